@@ -1,0 +1,342 @@
+#include "gateway/connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <algorithm>
+#include <cstring>
+
+#include "gateway/frame_parser.h"
+
+namespace flux {
+namespace {
+
+EventPtr make_io_event(event_base* base, int fd, short what, event_callback_fn cb, void* arg) {
+  EventPtr ev(event_new(base, fd, what, cb, arg));
+  if (!ev) {
+    fprintf(stderr, "flux: event_new failed\n");
+    std::abort();
+  }
+  return ev;
+}
+
+// Appends the decimal form of n; returns the new end.
+char* append_decimal(char* out, char* end, uint64_t n) {
+  return std::to_chars(out, end, n).ptr;
+}
+
+}  // namespace
+
+Connection::Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, uint64_t id,
+                       const sockaddr_storage& peer)
+    : ctx_(context),
+      owner_(owner),
+      fd_(std::move(fd)),
+      id_(id),
+      peer_(peer),
+      read_event_(make_io_event(ctx_.base, fd_.get(), EV_READ | EV_PERSIST, on_readable_cb, this)),
+      write_event_(make_io_event(ctx_.base, fd_.get(), EV_WRITE | EV_PERSIST, on_writable_cb, this)),
+      timer_(ctx_.base, on_timer_cb, this),
+      out_(ctx_.frame_nodes) {
+  ctx_.metrics.connections.by_state[static_cast<int>(ConnState::kConnecting)].add();
+}
+
+Connection::~Connection() {
+  // The owner destroys only closed connections; close_now released it all.
+  if (state_ != ConnState::kClosed) close_now(CloseReason::kShutdown);
+}
+
+void Connection::start() {
+  set_state(ConnState::kHandshake);
+  set_reading(true);
+  timer_.arm(ctx_.handshake_timeout);
+}
+
+void Connection::shut_down_for_server_exit() {
+  begin_closing(CloseReason::kShutdown, ErrorCode::kServerShutdown);
+}
+
+// ---------------------------------------------------------------- callbacks
+
+void Connection::on_readable_cb(evutil_socket_t, short, void* self) {
+  static_cast<Connection*>(self)->on_readable();
+}
+void Connection::on_writable_cb(evutil_socket_t, short, void* self) {
+  static_cast<Connection*>(self)->on_writable();
+}
+void Connection::on_timer_cb(evutil_socket_t, short, void* self) {
+  static_cast<Connection*>(self)->on_timer();
+}
+
+// Reads until the socket is drained or the read budget is spent (fairness:
+// level-triggered epoll calls us again next iteration if bytes remain).
+// Then writes every echo produced, in one go.
+void Connection::on_readable() {
+  if (state_ == ConnState::kClosing) return discard_input();
+  bool took_frames = false;
+  for (unsigned reads = 0; reads < ctx_.options.read_budget; ++reads) {
+    make_read_room();
+    const size_t room = ctx_.blocks.block_size() - in_end_;
+    ssize_t n = ::read(fd_.get(), in_block_.data() + in_end_, room);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) return close_now(CloseReason::kReset);
+    if (n == 0) {
+      on_peer_eof();
+      break;
+    }
+    in_end_ += static_cast<size_t>(n);
+    ctx_.metrics.traffic.bytes_in_total.add(static_cast<uint64_t>(n));
+    took_frames |= process_input();
+    if (state_ != ConnState::kReady && state_ != ConnState::kHandshake) break;
+    if (over_pending_bound()) {
+      flush();  // the kernel may take it now; if not, stop reading from this client
+      if (state_ == ConnState::kClosed) return;
+      if (over_pending_bound()) {
+        paused_by_backpressure_ = true;
+        ctx_.metrics.traffic.backpressure_pauses_total.add();
+        set_reading(false);
+        break;
+      }
+    }
+    // A short read emptied the socket buffer: skip the read that would only say EAGAIN.
+    if (static_cast<size_t>(n) < room) break;
+  }
+  if (state_ == ConnState::kClosed) return;
+  if (took_frames && state_ == ConnState::kReady) timer_.arm(ctx_.idle_timeout);
+  if (in_begin_ == in_end_) in_block_.reset();  // idle connections hold no buffer
+  flush();
+}
+
+void Connection::on_timer() {
+  switch (state_) {
+    case ConnState::kHandshake:
+      return begin_closing(CloseReason::kHandshakeTimeout, ErrorCode::kHandshakeTimeout);
+    case ConnState::kReady:
+      return begin_closing(CloseReason::kIdleTimeout, ErrorCode::kIdleTimeout);
+    case ConnState::kClosing: return close_now(close_reason_);  // linger expired
+    default: return;
+  }
+}
+
+// -------------------------------------------------------------------- input
+
+// Guarantees free space after in_end_. Every block holds a whole frame, so
+// only the bytes of one partial frame ever move.
+void Connection::make_read_room() {
+  if (!in_block_) {
+    in_block_ = ctx_.blocks.acquire();
+    in_begin_ = in_end_ = 0;
+    return;
+  }
+  if (in_begin_ == in_end_ && in_block_.unique()) in_begin_ = in_end_ = 0;
+  if (in_end_ < ctx_.blocks.block_size()) return;
+  const size_t partial = in_end_ - in_begin_;
+  if (in_block_.unique()) {
+    std::memmove(in_block_.data(), in_block_.data() + in_begin_, partial);
+  } else {  // queued echoes still point into this block: leave it to them
+    BlockRef fresh = ctx_.blocks.acquire();
+    std::memcpy(fresh.data(), in_block_.data() + in_begin_, partial);
+    in_block_ = std::move(fresh);
+  }
+  in_begin_ = 0;
+  in_end_ = partial;
+}
+
+bool Connection::process_input() {
+  bool took = false;
+  while (state_ == ConnState::kHandshake || state_ == ConnState::kReady) {
+    std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
+    ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
+    if (frame.kind == ParsedFrame::kNeedMore) break;
+    if (frame.kind == ParsedFrame::kTooLarge) {
+      begin_closing(CloseReason::kProtocolError, ErrorCode::kFrameTooLarge);
+      break;
+    }
+    in_begin_ += frame.frame_size;
+    ctx_.metrics.traffic.frames_in_total.add();
+    took = true;
+    handle_frame(frame.payload);
+  }
+  return took;
+}
+
+void Connection::handle_frame(std::string_view payload) {
+  if (state_ == ConnState::kHandshake) handle_handshake(payload);
+  else handle_ready(payload);
+}
+
+void Connection::handle_handshake(std::string_view payload) {
+  HandshakeRequest request = decode_handshake(payload);
+  switch (request.kind) {
+    case HandshakeRequest::kHello: {
+      session_id_ = ctx_.session_ids.next();
+      char text[OutFrame::kHeadCapacity - kFrameHeaderSize];
+      char* end = text + sizeof text;
+      char* p = std::copy_n("FLUX_READY ", 11, text);
+      p = std::copy(session_id_.begin(), session_id_.end(), p);
+      *p++ = ' ';
+      p = append_decimal(p, end, seq_);
+      queue(std::string_view(text, static_cast<size_t>(p - text)));
+      set_state(ConnState::kReady);
+      timer_.arm(ctx_.idle_timeout);
+      return;
+    }
+    case HandshakeRequest::kResume:
+      // No session survives yet (sessions arrive with their own work), so
+      // every resume names an unknown session. The handshake timer runs on.
+      return queue("FLUX_INVALID session-unknown");
+    case HandshakeRequest::kBadVersion:
+      return begin_closing(CloseReason::kProtocolError, ErrorCode::kUnsupportedVersion);
+    case HandshakeRequest::kNotHandshake:
+      return begin_closing(CloseReason::kProtocolError, ErrorCode::kHandshakeExpected);
+  }
+}
+
+void Connection::handle_ready(std::string_view payload) {
+  ReadyRequest request = decode_ready(payload);
+  switch (request.kind) {
+    case ReadyRequest::kData:
+      ++seq_;
+      return queue({}, in_block_.share(), payload);
+    case ReadyRequest::kPing:
+      if (!request.ping_has_token) return queue("FLUX_PONG");
+      return queue("FLUX_PONG ", in_block_.share(), request.ping_token);
+    case ReadyRequest::kBye:
+      queue("FLUX_BYE");
+      return begin_closing(CloseReason::kBye, std::nullopt);
+    case ReadyRequest::kAlreadyReady: return queue_error(ErrorCode::kAlreadyReady);
+    case ReadyRequest::kUnknownCommand: return queue_error(ErrorCode::kUnknownCommand);
+  }
+}
+
+// CLOSING: input is no longer processed, but it is drained so that the
+// peer's EOF is seen and close() does not turn unread bytes into an RST.
+void Connection::discard_input() {
+  for (unsigned reads = 0; reads < ctx_.options.read_budget; ++reads) {
+    ssize_t n = ::read(fd_.get(), ctx_.discard_scratch.data(), ctx_.discard_scratch.size());
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) return close_now(close_reason_);
+    return on_peer_eof();
+  }
+}
+
+void Connection::on_peer_eof() {
+  peer_eof_ = true;
+  set_reading(false);  // level-triggered EOF would fire forever
+  if (state_ == ConnState::kClosing) {
+    if (write_side_shut_) close_now(close_reason_);
+    return;
+  }
+  // A half-closed client still gets every echo already owed (flushed in CLOSING).
+  begin_closing(CloseReason::kEof, std::nullopt);
+}
+
+// ------------------------------------------------------------------- output
+
+void Connection::queue(std::string_view text, BlockRef tail_owner, std::string_view tail) {
+  const uint64_t before = out_.pending_bytes();
+  out_.push(text, std::move(tail_owner), tail);
+  ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
+}
+
+void Connection::queue_error(ErrorCode code) {
+  char text[64];
+  std::string_view name = to_string(code);
+  std::memcpy(text, "FLUX_ERROR ", 11);
+  std::memcpy(text + 11, name.data(), name.size());
+  ctx_.metrics.traffic.protocol_errors_total[static_cast<int>(code)].add();
+  queue(std::string_view(text, 11 + name.size()));
+}
+
+bool Connection::over_pending_bound() const noexcept {
+  return out_.pending_bytes() > ctx_.options.max_pending;
+}
+
+// Writes what the kernel takes now; arms EV_WRITE only while it refuses.
+void Connection::flush() {
+  if (state_ == ConnState::kClosed || write_side_shut_) return;
+  uint64_t bytes = 0, frames = 0;
+  OutQueue::Flush result = out_.flush(fd_.get(), bytes, frames);
+  ctx_.metrics.traffic.bytes_out_total.add(bytes);
+  ctx_.metrics.traffic.frames_out_total.add(frames);
+  ctx_.metrics.traffic.bytes_queued.sub(bytes);
+  if (result == OutQueue::Flush::kFailed) return close_now(CloseReason::kReset);
+  set_writing(result == OutQueue::Flush::kBlocked);
+  if (paused_by_backpressure_ && out_.pending_bytes() <= ctx_.options.max_pending / 2) {
+    paused_by_backpressure_ = false;
+    if (!peer_eof_) set_reading(true);
+  }
+  if (state_ == ConnState::kClosing && out_.empty()) finish_closing();
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+void Connection::set_state(ConnState next) noexcept {
+  auto& gauges = ctx_.metrics.connections.by_state;
+  gauges[static_cast<int>(state_)].sub();
+  if (next != ConnState::kClosed) gauges[static_cast<int>(next)].add();
+  state_ = next;
+}
+
+void Connection::begin_closing(CloseReason reason, std::optional<ErrorCode> error) {
+  if (state_ == ConnState::kClosing || state_ == ConnState::kClosed) return;
+  if (error) queue_error(*error);
+  close_reason_ = reason;
+  set_state(ConnState::kClosing);
+  in_block_.reset();  // unparsed input will never be processed now
+  in_begin_ = in_end_ = 0;
+  if (!ctx_.linger.enabled()) {  // --linger 0: one write attempt, then close
+    flush();
+    if (state_ != ConnState::kClosed) close_now(reason);
+    return;
+  }
+  timer_.arm(ctx_.linger);
+  paused_by_backpressure_ = false;
+  if (!peer_eof_) set_reading(true);  // to drain input and see the peer's EOF
+  flush();
+}
+
+void Connection::finish_closing() {
+  if (peer_eof_) return close_now(close_reason_);
+  ::shutdown(fd_.get(), SHUT_WR);
+  write_side_shut_ = true;
+  set_writing(false);
+}
+
+void Connection::close_now(CloseReason reason) {
+  if (state_ == ConnState::kClosed) return;
+  if (state_ == ConnState::kClosing) reason = close_reason_;
+  ctx_.metrics.connections.closed_total[static_cast<int>(reason)].add();
+  set_state(ConnState::kClosed);
+  set_reading(false);
+  set_writing(false);
+  timer_.cancel();
+  ctx_.metrics.traffic.bytes_queued.sub(out_.pending_bytes());
+  out_.clear();
+  in_block_.reset();
+  fd_.reset();
+  owner_.on_connection_closed(*this);
+}
+
+void Connection::set_reading(bool on) noexcept {
+  if (on == reading_) return;
+  reading_ = on;
+  if (on) event_add(read_event_.get(), nullptr);
+  else event_del(read_event_.get());
+}
+
+void Connection::set_writing(bool on) noexcept {
+  if (on == writing_) return;
+  writing_ = on;
+  if (on) event_add(write_event_.get(), nullptr);
+  else event_del(write_event_.get());
+}
+
+}  // namespace flux

@@ -1,0 +1,120 @@
+#pragma once
+// Connection: one client socket and its protocol state machine.
+//
+//   CONNECTING --start()--> HANDSHAKE --hello--> READY
+//        HANDSHAKE/READY --error, timeout, BYE, EOF, shutdown--> CLOSING
+//        CLOSING --output flushed + peer EOF, or linger--> CLOSED
+//   (a reset or write failure goes straight to CLOSED)
+//
+// Input: the connection borrows a pooled block only while it reads; frames
+// are parsed in place and each echo points at the bytes it was read into.
+// A block with no partial frame left is handed back, so an idle connection
+// holds no buffer memory at all.
+//
+// Output: frames queue in an OutQueue and are written with one sendmsg
+// for many frames, right after the reads of a wakeup; EV_WRITE is armed only
+// while the kernel refuses more.
+//
+// CLOSING flushes what is queued, then half-closes (shutdown SHUT_WR) and
+// discards input until the peer's EOF or the linger deadline, then closes:
+// closing with unread input would send an RST that can destroy the very
+// error message the client should read.
+//
+// Thread contract: reactor thread only; created and destroyed by the Reactor.
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "gateway/fd.h"
+#include "gateway/libevent_ptr.h"
+#include "gateway/protocol.h"
+#include "gateway/reactor_context.h"
+#include "gateway/session_id.h"
+#include "gateway/timer.h"
+
+namespace flux {
+
+class Connection {
+ public:
+  Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, uint64_t id,
+             const sockaddr_storage& peer);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // CONNECTING -> HANDSHAKE: registers for reads, arms the handshake timer.
+  void start();
+  // Server shutdown: FLUX_ERROR server-shutdown, then CLOSING.
+  void shut_down_for_server_exit();
+
+  uint64_t id() const noexcept { return id_; }
+  ConnState state() const noexcept { return state_; }
+  const sockaddr_storage& peer() const noexcept { return peer_; }
+  uint64_t pending_bytes() const noexcept { return out_.pending_bytes(); }
+
+  // The owner's slot index, kept here so removal is O(1).
+  size_t slot = 0;
+
+ private:
+  static void on_readable_cb(evutil_socket_t, short, void* self);
+  static void on_writable_cb(evutil_socket_t, short, void* self);
+  static void on_timer_cb(evutil_socket_t, short, void* self);
+  void on_readable();
+  void on_writable() { flush(); }
+  void on_timer();
+
+  // Input
+  void make_read_room();
+  bool process_input();  // returns true if at least one whole frame was taken
+  void handle_frame(std::string_view payload);
+  void handle_handshake(std::string_view payload);
+  void handle_ready(std::string_view payload);
+  void discard_input();
+  void on_peer_eof();
+
+  // Output
+  void queue(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {});
+  void queue_error(ErrorCode code);
+  void flush();
+  bool over_pending_bound() const noexcept;
+
+  // Lifecycle
+  void set_state(ConnState next) noexcept;
+  void begin_closing(CloseReason reason, std::optional<ErrorCode> error);
+  void finish_closing();
+  void close_now(CloseReason reason);
+  void set_reading(bool on) noexcept;
+  void set_writing(bool on) noexcept;
+
+  ReactorContext& ctx_;
+  ConnectionOwner& owner_;
+  Fd fd_;
+  const uint64_t id_;
+  const sockaddr_storage peer_;
+  ConnState state_ = ConnState::kConnecting;
+  CloseReason close_reason_ = CloseReason::kEof;
+
+  EventPtr read_event_;
+  EventPtr write_event_;
+  Timer timer_;  // handshake, idle or linger deadline, by state
+  bool reading_ = false;
+  bool writing_ = false;
+  bool paused_by_backpressure_ = false;
+  bool write_side_shut_ = false;
+  bool peer_eof_ = false;
+
+  // Unparsed input lives in in_block_[in_begin_, in_end_).
+  BlockRef in_block_;
+  size_t in_begin_ = 0;
+  size_t in_end_ = 0;
+
+  OutQueue out_;
+  SessionId session_id_{};
+  uint64_t seq_ = 0;  // data frames sent in this session
+};
+
+}  // namespace flux

@@ -1,0 +1,53 @@
+#pragma once
+// The gateway's command-line options (shared PROTOCOL.md section 9, plus
+// --read-budget). Every bound of the protocol is a flag so that tests and
+// users can shrink it.
+//
+// Syntax: `--flag value` or `--flag=value`. Durations need a unit
+// (`250ms`, `30s`, `2m`, `1h`; a bare `0` means zero). Sizes and counts are
+// plain non-negative integers (bytes for sizes).
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+
+namespace flux {
+
+using Millis = std::chrono::milliseconds;
+
+struct Options {
+  uint16_t port = 9090;  // 0 = let the kernel pick a free port
+  uint16_t metrics_port = 9100;
+  std::string bind = "127.0.0.1";
+  Millis handshake_timeout{30'000};
+  Millis idle_timeout{60'000};  // 0 = never
+  Millis linger{5'000};
+  uint32_t max_frame = 65536;
+  uint64_t max_pending = 4 * 1024 * 1024;
+  uint64_t max_connections = 100'000;
+  uint64_t replay_frames = 256;
+  uint64_t replay_bytes = 1024 * 1024;
+  uint64_t replay_memory = 256ull * 1024 * 1024;
+  Millis resume_window{30'000};
+  unsigned reactors = 1;
+  unsigned read_budget = 16;  // reads per connection per wakeup
+};
+
+struct ShowHelp {};
+struct OptionError {
+  std::string message;  // names the flag and what was wrong with it
+};
+
+using ParseOutcome = std::variant<Options, ShowHelp, OptionError>;
+
+// Parses argv. Pure: prints nothing, exits nothing.
+ParseOutcome parse_options(int argc, const char* const* argv);
+
+// The --help text: every flag with its default.
+std::string help_text();
+
+// "250ms" -> 250 ms. Exposed for tests. Returns false on a malformed value.
+bool parse_duration(const std::string& text, Millis& out);
+
+}  // namespace flux

@@ -1,0 +1,115 @@
+#include "gateway/out_queue.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "gateway/frame_parser.h"
+
+namespace flux {
+
+OutFrame* FrameNodePool::acquire() {
+  if (!free_list_) grow();
+  OutFrame* frame = free_list_;
+  free_list_ = frame->next;
+  frame->next = nullptr;
+  return frame;
+}
+
+void FrameNodePool::release(OutFrame* frame) noexcept {
+  frame->block.reset();
+  frame->tail = nullptr;
+  frame->tail_length = 0;
+  frame->head_length = 0;
+  frame->next = free_list_;
+  free_list_ = frame;
+}
+
+void FrameNodePool::grow() {
+  chunks_.push_back(std::make_unique<OutFrame[]>(kChunk));
+  OutFrame* chunk = chunks_.back().get();
+  for (size_t i = 0; i < kChunk; ++i) release(&chunk[i]);
+  metrics_.frame_node_allocations_total.add();
+}
+
+void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view tail) {
+  OutFrame* frame = nodes_.acquire();
+  const auto payload_length = static_cast<uint32_t>(text.size() + tail.size());
+  encode_frame_header(payload_length, frame->head.data());
+  std::memcpy(frame->head.data() + kFrameHeaderSize, text.data(), text.size());
+  frame->head_length = static_cast<uint8_t>(kFrameHeaderSize + text.size());
+  frame->tail = reinterpret_cast<const std::byte*>(tail.data());
+  frame->tail_length = static_cast<uint32_t>(tail.size());
+  frame->block = std::move(tail_owner);
+
+  if (tail_) tail_->next = frame;
+  else head_ = frame;
+  tail_ = frame;
+  pending_bytes_ += frame->size();
+}
+
+OutQueue::Flush OutQueue::flush(int fd, uint64_t& bytes_written, uint64_t& frames_written) {
+  // 128 frames per call: enough to amortise the syscall, small on the stack.
+  constexpr int kMaxIov = 256;
+  while (head_) {
+    iovec iov[kMaxIov];
+    int count = 0;
+    size_t skip = head_sent_;
+    for (OutFrame* f = head_; f && count + 2 <= kMaxIov; f = f->next, skip = 0) {
+      size_t head_skip = skip < f->head_length ? skip : f->head_length;
+      if (head_skip < f->head_length)
+        iov[count++] = {f->head.data() + head_skip, f->head_length - head_skip};
+      size_t tail_skip = skip - head_skip;
+      if (tail_skip < f->tail_length)
+        iov[count++] = {const_cast<std::byte*>(f->tail) + tail_skip, f->tail_length - tail_skip};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return (errno == EAGAIN || errno == EWOULDBLOCK) ? Flush::kBlocked : Flush::kFailed;
+    }
+    bytes_written += static_cast<uint64_t>(n);
+    frames_written += consume(static_cast<size_t>(n));
+  }
+  return Flush::kDrained;
+}
+
+uint64_t OutQueue::consume(size_t written) noexcept {
+  pending_bytes_ -= written;
+  uint64_t completed = 0;
+  while (head_ && written > 0) {
+    size_t left_in_head = head_->size() - head_sent_;
+    if (written < left_in_head) {
+      head_sent_ += written;
+      return completed;
+    }
+    written -= left_in_head;
+    OutFrame* done = head_;
+    head_ = done->next;
+    if (!head_) tail_ = nullptr;
+    head_sent_ = 0;
+    nodes_.release(done);
+    ++completed;
+  }
+  // Zero-length frames are never empty on the wire (4 header bytes), so
+  // there is nothing left to skip here.
+  return completed;
+}
+
+void OutQueue::clear() noexcept {
+  while (head_) {
+    OutFrame* done = head_;
+    head_ = done->next;
+    nodes_.release(done);
+  }
+  tail_ = nullptr;
+  head_sent_ = 0;
+  pending_bytes_ = 0;
+}
+
+}  // namespace flux

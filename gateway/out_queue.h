@@ -1,0 +1,99 @@
+#pragma once
+// OutQueue: a connection's output, as a list of frames waiting for the kernel.
+//
+// A queued frame is two pieces, written with one scatter/gather call for
+// many frames at once:
+//
+//   OutFrame: [ head: header + short control text, inline ][ tail: view into a pooled block ]
+//                                                            (kept alive by a BlockRef)
+//
+// An echo is a 4-byte head plus a tail pointing at the bytes the client sent
+// (no copy); "FLUX_PONG <token>" is a head "....FLUX_PONG " plus the token's
+// bytes; "FLUX_READY <id> 0" fits in the head alone.
+//
+// Frame nodes come from a FrameNodePool (a free list that grows in chunks,
+// each growth counted), so queueing allocates nothing in steady state.
+//
+// Thread contract: reactor thread only.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "gateway/buffer_pool.h"
+#include "metrics/reactor_metrics.h"
+
+namespace flux {
+
+struct OutFrame {
+  // Room for "FLUX_READY <32 hex> <20-digit seq>" and its header.
+  static constexpr size_t kHeadCapacity = 96;
+
+  OutFrame* next = nullptr;
+  BlockRef block;  // owner of the tail's bytes; empty if the tail is empty
+  const std::byte* tail = nullptr;
+  uint32_t tail_length = 0;
+  uint8_t head_length = 0;
+  std::array<std::byte, kHeadCapacity> head;
+
+  size_t size() const noexcept { return head_length + size_t{tail_length}; }
+};
+
+class FrameNodePool {
+ public:
+  explicit FrameNodePool(PoolMetrics& metrics) : metrics_(metrics) {}
+  FrameNodePool(const FrameNodePool&) = delete;
+  FrameNodePool& operator=(const FrameNodePool&) = delete;
+
+  OutFrame* acquire();
+  void release(OutFrame* frame) noexcept;  // drops its block reference too
+
+ private:
+  static constexpr size_t kChunk = 256;
+  void grow();
+
+  std::vector<std::unique_ptr<OutFrame[]>> chunks_;
+  OutFrame* free_list_ = nullptr;
+  PoolMetrics& metrics_;
+};
+
+class OutQueue {
+ public:
+  enum class Flush : uint8_t {
+    kDrained,  // everything written
+    kBlocked,  // the socket buffer is full (EAGAIN): wait for EV_WRITE
+    kFailed,   // the peer is gone (EPIPE, ECONNRESET, ...)
+  };
+
+  explicit OutQueue(FrameNodePool& nodes) : nodes_(nodes) {}
+  OutQueue(const OutQueue&) = delete;
+  OutQueue& operator=(const OutQueue&) = delete;
+  ~OutQueue() { clear(); }
+
+  // Queues one frame whose payload is `text` followed by `tail` (a view into
+  // tail_owner's block, or empty). text must fit the head.
+  void push(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {});
+
+  // Writes as much as the socket takes (sendmsg, many frames per call).
+  // Adds the bytes and whole frames written to the out-parameters.
+  Flush flush(int fd, uint64_t& bytes_written, uint64_t& frames_written);
+
+  void clear() noexcept;
+  bool empty() const noexcept { return head_ == nullptr; }
+  uint64_t pending_bytes() const noexcept { return pending_bytes_; }
+
+ private:
+  // Drops `written` bytes from the front; returns whole frames completed.
+  uint64_t consume(size_t written) noexcept;
+
+  FrameNodePool& nodes_;
+  OutFrame* head_ = nullptr;
+  OutFrame* tail_ = nullptr;
+  size_t head_sent_ = 0;  // bytes of head_ already written
+  uint64_t pending_bytes_ = 0;
+};
+
+}  // namespace flux

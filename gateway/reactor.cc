@@ -1,0 +1,152 @@
+#include "gateway/reactor.h"
+
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "gateway/frame_parser.h"
+#include "gateway/log.h"
+
+namespace flux {
+namespace {
+
+// event_active() from another thread needs libevent's locking, which must
+// be switched on before the first event_base exists.
+void enable_libevent_threads() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (evthread_use_pthreads() != 0) {
+      fprintf(stderr, "flux: evthread_use_pthreads failed\n");
+      std::abort();
+    }
+  });
+}
+
+EventBasePtr make_event_base() {
+  enable_libevent_threads();
+  EventConfigPtr config(event_config_new());
+  // Epoll is what the whole design assumes (level-triggered, O(1) waits).
+  event_config_avoid_method(config.get(), "select");
+  event_config_avoid_method(config.get(), "poll");
+  EventBasePtr base(event_base_new_with_config(config.get()));
+  if (!base) {
+    fprintf(stderr, "flux: cannot create an epoll event_base\n");
+    std::abort();
+  }
+  return base;
+}
+
+}  // namespace
+
+Reactor::Reactor(const Options& options)
+    : options_(options),
+      base_(make_event_base()),
+      blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
+      frame_nodes_(metrics_.pool),
+      discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
+      context_{base_.get(),
+               options_,
+               metrics_,
+               blocks_,
+               frame_nodes_,
+               session_ids_,
+               CommonTimeout(base_.get(), options_.handshake_timeout),
+               CommonTimeout(base_.get(), options_.idle_timeout),
+               CommonTimeout(base_.get(), options_.linger),
+               {discard_scratch_.get(), kDiscardScratchBytes}},
+      listener_(base_.get(), metrics_.connections,
+                [this](Fd fd, const sockaddr_storage& peer) { on_accept(std::move(fd), peer); }),
+      shutdown_event_(event_new(base_.get(), -1, 0, on_shutdown_cb, this)) {
+  connections_.reserve(1024);
+  closed_.reserve(1024);
+}
+
+Reactor::~Reactor() {
+  // Connections hold events of base_: destroy them before the base.
+  for (auto& connection : connections_) connection.reset();
+  connections_.clear();
+}
+
+bool Reactor::listen(std::string& error) { return listener_.open(options_.bind, options_.port, error); }
+
+void Reactor::handle_signals() {
+  sigterm_event_.reset(evsignal_new(base_.get(), SIGTERM, on_shutdown_cb, this));
+  sigint_event_.reset(evsignal_new(base_.get(), SIGINT, on_shutdown_cb, this));
+  event_add(sigterm_event_.get(), nullptr);
+  event_add(sigint_event_.get(), nullptr);
+}
+
+void Reactor::run() {
+  while (!(shutting_down_ && connections_.empty())) {
+    event_base_loop(base_.get(), EVLOOP_ONCE);
+    reap_closed();
+  }
+}
+
+void Reactor::request_shutdown() noexcept { event_active(shutdown_event_.get(), 0, 0); }
+
+void Reactor::on_shutdown_cb(evutil_socket_t, short, void* self) {
+  static_cast<Reactor*>(self)->begin_shutdown();
+}
+
+void Reactor::begin_shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  log_info("shutdown: closing the listener, draining %zu connection(s) (linger %lld ms)",
+           connections_.size(), static_cast<long long>(options_.linger.count()));
+  listener_.close();
+  sigterm_event_.reset();
+  sigint_event_.reset();
+  for (auto& connection : connections_) connection->shut_down_for_server_exit();
+}
+
+void Reactor::on_accept(Fd fd, const sockaddr_storage& peer) {
+  if (connections_.size() >= options_.max_connections) return reject_server_full(std::move(fd));
+  int one = 1;  // echoes are small and latency-bound: no Nagle delay
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto connection =
+      std::make_unique<Connection>(context_, *this, std::move(fd), next_connection_id_++, peer);
+  connection->slot = connections_.size();
+  connections_.push_back(std::move(connection));
+  connections_.back()->start();
+}
+
+// Admission refused: one non-blocking write of the error (a fresh socket's
+// buffer always has room for 26 bytes), then close.
+void Reactor::reject_server_full(Fd fd) {
+  static constexpr std::string_view kText = "FLUX_ERROR server-full";
+  std::byte frame[kFrameHeaderSize + kText.size()];
+  encode_frame_header(static_cast<uint32_t>(kText.size()), frame);
+  std::memcpy(frame + kFrameHeaderSize, kText.data(), kText.size());
+  ssize_t written = ::send(fd.get(), frame, sizeof frame, MSG_NOSIGNAL);
+  if (written > 0) metrics_.traffic.bytes_out_total.add(static_cast<uint64_t>(written));
+  metrics_.traffic.protocol_errors_total[static_cast<int>(ErrorCode::kServerFull)].add();
+  metrics_.connections.closed_total[static_cast<int>(CloseReason::kServerFull)].add();
+  ::shutdown(fd.get(), SHUT_WR);  // FIN after the error, so it is read before EOF
+}
+
+void Reactor::on_connection_closed(Connection& connection) noexcept {
+  closed_.push_back(&connection);
+}
+
+// Swap-and-pop: O(1) per closed connection, order of connections_ is not kept.
+void Reactor::reap_closed() noexcept {
+  for (Connection* closed : closed_) {
+    const size_t slot = closed->slot;
+    if (slot != connections_.size() - 1) {
+      std::swap(connections_[slot], connections_.back());
+      connections_[slot]->slot = slot;
+    }
+    connections_.pop_back();
+  }
+  closed_.clear();
+}
+
+}  // namespace flux

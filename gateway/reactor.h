@@ -1,0 +1,88 @@
+#pragma once
+// Reactor: one event loop (libevent event_base over epoll) on one thread,
+// owning every connection, buffer and timer it serves.
+//
+//   run():  loop { event_base_loop(EVLOOP_ONCE); reap closed connections }
+//
+// Closed connections are destroyed between loop iterations, never inside
+// their own callbacks. Shutdown (a signal, or request_shutdown from any
+// thread) stops accepting, tells every connection server-shutdown, and
+// run() returns once the last one has closed (each bounded by --linger).
+//
+// Thread contract: construct, listen() and run() on the reactor thread;
+// request_shutdown() and metrics() from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/buffer_pool.h"
+#include "gateway/connection.h"
+#include "gateway/libevent_ptr.h"
+#include "gateway/listener.h"
+#include "gateway/options.h"
+#include "gateway/out_queue.h"
+#include "gateway/reactor_context.h"
+#include "gateway/session_id.h"
+#include "metrics/reactor_metrics.h"
+
+namespace flux {
+
+class Reactor final : public ConnectionOwner {
+ public:
+  explicit Reactor(const Options& options);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // Binds the client port. On failure returns false with the reason.
+  bool listen(std::string& error);
+  uint16_t port() const noexcept { return listener_.port(); }
+
+  // SIGTERM and SIGINT begin a graceful shutdown (main's reactor only).
+  void handle_signals();
+
+  // Runs until shutdown has drained every connection.
+  void run();
+
+  // Any thread: begins the graceful shutdown on the reactor thread.
+  void request_shutdown() noexcept;
+
+  const ReactorMetrics& metrics() const noexcept { return metrics_; }
+  size_t connection_count() const noexcept { return connections_.size(); }
+
+  void on_connection_closed(Connection& connection) noexcept override;
+
+ private:
+  static constexpr size_t kPreallocatedBlocks = 64;
+  static constexpr size_t kDiscardScratchBytes = 64 * 1024;
+
+  static void on_shutdown_cb(evutil_socket_t, short, void* self);
+  void on_accept(Fd fd, const sockaddr_storage& peer);
+  void reject_server_full(Fd fd);
+  void begin_shutdown();
+  void reap_closed() noexcept;
+
+  Options options_;
+  ReactorMetrics metrics_;
+  EventBasePtr base_;
+  BufferPool blocks_;
+  FrameNodePool frame_nodes_;
+  SessionIdGenerator session_ids_;
+  std::unique_ptr<std::byte[]> discard_scratch_;
+  ReactorContext context_;
+  Listener listener_;
+
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> closed_;  // reaped after the current iteration
+  uint64_t next_connection_id_ = 1;
+
+  EventPtr shutdown_event_;  // made active from any thread
+  EventPtr sigterm_event_;
+  EventPtr sigint_event_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace flux

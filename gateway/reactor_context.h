@@ -1,0 +1,49 @@
+#pragma once
+// ReactorContext: what every connection of one reactor shares: the event
+// base, the pools, the timeouts, the metrics block. Owned by the Reactor;
+// connections hold a reference and never outlive it.
+//
+// Thread contract: reactor thread only (the metrics block is also read by
+// other threads, see metrics/reactor_metrics.h).
+
+#include <event2/event.h>
+
+#include <span>
+
+#include "gateway/buffer_pool.h"
+#include "gateway/options.h"
+#include "gateway/out_queue.h"
+#include "gateway/session_id.h"
+#include "gateway/timer.h"
+#include "metrics/reactor_metrics.h"
+
+namespace flux {
+
+class Connection;
+
+// The reactor side of a connection's lifetime: a connection reports that it
+// has closed, and the owner destroys it later, at a safe point outside any
+// of its callbacks (never `delete this` from inside a callback).
+class ConnectionOwner {
+ public:
+  virtual void on_connection_closed(Connection& connection) noexcept = 0;
+
+ protected:
+  ~ConnectionOwner() = default;
+};
+
+struct ReactorContext {
+  event_base* base;
+  const Options& options;
+  ReactorMetrics& metrics;
+  BufferPool& blocks;
+  FrameNodePool& frame_nodes;
+  SessionIdGenerator& session_ids;
+  CommonTimeout handshake_timeout;
+  CommonTimeout idle_timeout;
+  CommonTimeout linger;
+  // Where CLOSING connections read input only to throw it away.
+  std::span<std::byte> discard_scratch;
+};
+
+}  // namespace flux
