@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -64,6 +65,18 @@ std::string encode_frames(const std::vector<std::string>& payloads) {
   std::string out;
   for (const auto& p : payloads) out += encode_frame(p);
   return out;
+}
+
+std::string make_payload(uint64_t seed, size_t size) {
+  // "#<seed>:" (cut to `size` if longer) then a byte pattern that also
+  // depends on the position, so a shifted or spliced echo differs too.
+  std::string p = "#" + std::to_string(seed) + ":";
+  const size_t prefix = std::min(size, p.size());
+  p.resize(size);
+  for (size_t i = prefix; i < size; ++i) {
+    p[i] = static_cast<char>((seed * 131 + i * 7 + (i >> 8)) & 0xff);
+  }
+  return p;
 }
 
 std::string describe_payload(std::string_view payload) {
@@ -325,9 +338,9 @@ bool TestClient::wait_closed(Deadline deadline) {
 }
 
 ::testing::AssertionResult TestClient::echo_stream(const std::vector<std::string>& payloads,
-                                                   Deadline deadline) {
+                                                   Deadline deadline, size_t bytes_already_sent) {
   const std::string out = encode_frames(payloads);
-  size_t sent = 0;
+  size_t sent = bytes_already_sent;
   size_t echoed = 0;
   for (;;) {
     while (echoed < payloads.size()) {

@@ -48,6 +48,11 @@ std::string encode_frame(std::string_view payload);
 // Encodes every payload and concatenates the frames, for coalesced writes.
 std::string encode_frames(const std::vector<std::string>& payloads);
 
+// A data payload of `size` bytes whose content depends on `seed`, so that a
+// reordered, duplicated or corrupted echo is detected. It starts with '#',
+// never with the control prefix FLUX_.
+std::string make_payload(uint64_t seed, size_t size);
+
 // A printable, bounded rendering of a payload for failure messages: non-ASCII
 // bytes as \xNN, long payloads cut with their length stated.
 std::string describe_payload(std::string_view payload);
@@ -116,9 +121,10 @@ class TestClient {
 
   // Sends every payload as a data frame while reading the echoes back at the
   // same time (so a long stream cannot deadlock against back-pressure), and
-  // checks each echo is identical and in order.
+  // checks each echo is identical and in order. `bytes_already_sent`: how
+  // much of encode_frames(payloads) the caller already sent itself.
   ::testing::AssertionResult echo_stream(const std::vector<std::string>& payloads,
-                                         Deadline deadline);
+                                         Deadline deadline, size_t bytes_already_sent = 0);
 
   // Closes with SO_LINGER 0, so the kernel sends an RST instead of a FIN.
   void reset();
