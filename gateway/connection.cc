@@ -41,7 +41,8 @@ Connection::Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, u
       read_event_(make_io_event(ctx_.base, fd_.get(), EV_READ | EV_PERSIST, on_readable_cb, this)),
       write_event_(make_io_event(ctx_.base, fd_.get(), EV_WRITE | EV_PERSIST, on_writable_cb, this)),
       timer_(ctx_.base, on_timer_cb, this),
-      out_(ctx_.frame_nodes) {
+      out_(ctx_.frame_nodes),
+      created_ns_(monotonic_ns()) {
   ctx_.metrics.connections.by_state[static_cast<int>(ConnState::kConnecting)].add();
 }
 
@@ -63,13 +64,19 @@ void Connection::shut_down_for_server_exit() {
 // ---------------------------------------------------------------- callbacks
 
 void Connection::on_readable_cb(evutil_socket_t, short, void* self) {
-  static_cast<Connection*>(self)->on_readable();
+  auto* connection = static_cast<Connection*>(self);
+  connection->ctx_.loop_clock.on_callback();
+  connection->on_readable();
 }
 void Connection::on_writable_cb(evutil_socket_t, short, void* self) {
-  static_cast<Connection*>(self)->on_writable();
+  auto* connection = static_cast<Connection*>(self);
+  connection->ctx_.loop_clock.on_callback();
+  connection->on_writable();
 }
 void Connection::on_timer_cb(evutil_socket_t, short, void* self) {
-  static_cast<Connection*>(self)->on_timer();
+  auto* connection = static_cast<Connection*>(self);
+  connection->ctx_.loop_clock.on_callback();
+  connection->on_timer();
 }
 
 // Reads until the socket is drained or the read budget is spent (fairness:
@@ -91,7 +98,8 @@ void Connection::on_readable() {
     }
     in_end_ += static_cast<size_t>(n);
     ctx_.metrics.traffic.bytes_in_total.add(static_cast<uint64_t>(n));
-    took_frames |= process_input();
+    traffic_.bytes_in += static_cast<uint64_t>(n);
+    took_frames |= process_input(monotonic_ns());  // vDSO: no syscall
     if (state_ != ConnState::kReady && state_ != ConnState::kHandshake) break;
     if (over_pending_bound()) {
       flush();  // the kernel may take it now; if not, stop reading from this client
@@ -147,7 +155,7 @@ void Connection::make_read_room() {
   in_end_ = partial;
 }
 
-bool Connection::process_input() {
+bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
   while (state_ == ConnState::kHandshake || state_ == ConnState::kReady) {
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
@@ -159,15 +167,16 @@ bool Connection::process_input() {
     }
     in_begin_ += frame.frame_size;
     ctx_.metrics.traffic.frames_in_total.add();
+    ++traffic_.frames_in;
     took = true;
-    handle_frame(frame.payload);
+    handle_frame(frame.payload, read_at_ns);
   }
   return took;
 }
 
-void Connection::handle_frame(std::string_view payload) {
+void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {
   if (state_ == ConnState::kHandshake) handle_handshake(payload);
-  else handle_ready(payload);
+  else handle_ready(payload, read_at_ns);
 }
 
 void Connection::handle_handshake(std::string_view payload) {
@@ -197,12 +206,12 @@ void Connection::handle_handshake(std::string_view payload) {
   }
 }
 
-void Connection::handle_ready(std::string_view payload) {
+void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
   ReadyRequest request = decode_ready(payload);
   switch (request.kind) {
     case ReadyRequest::kData:
       ++seq_;
-      return queue({}, in_block_.share(), payload);
+      return queue({}, in_block_.share(), payload, read_at_ns);
     case ReadyRequest::kPing:
       if (!request.ping_has_token) return queue("FLUX_PONG");
       return queue("FLUX_PONG ", in_block_.share(), request.ping_token);
@@ -240,9 +249,10 @@ void Connection::on_peer_eof() {
 
 // ------------------------------------------------------------------- output
 
-void Connection::queue(std::string_view text, BlockRef tail_owner, std::string_view tail) {
+void Connection::queue(std::string_view text, BlockRef tail_owner, std::string_view tail,
+                       uint64_t read_at_ns) {
   const uint64_t before = out_.pending_bytes();
-  out_.push(text, std::move(tail_owner), tail);
+  out_.push(text, std::move(tail_owner), tail, read_at_ns);
   ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
 }
 
@@ -262,11 +272,13 @@ bool Connection::over_pending_bound() const noexcept {
 // Writes what the kernel takes now; arms EV_WRITE only while it refuses.
 void Connection::flush() {
   if (state_ == ConnState::kClosed || write_side_shut_) return;
-  uint64_t bytes = 0, frames = 0;
-  OutQueue::Flush result = out_.flush(fd_.get(), bytes, frames);
-  ctx_.metrics.traffic.bytes_out_total.add(bytes);
-  ctx_.metrics.traffic.frames_out_total.add(frames);
-  ctx_.metrics.traffic.bytes_queued.sub(bytes);
+  FlushTally tally{0, 0, &ctx_.metrics.echo_latency};
+  OutQueue::Flush result = out_.flush(fd_.get(), tally);
+  ctx_.metrics.traffic.bytes_out_total.add(tally.bytes);
+  ctx_.metrics.traffic.frames_out_total.add(tally.frames);
+  ctx_.metrics.traffic.bytes_queued.sub(tally.bytes);
+  traffic_.bytes_out += tally.bytes;
+  traffic_.frames_out += tally.frames;
   if (result == OutQueue::Flush::kFailed) return close_now(CloseReason::kReset);
   set_writing(result == OutQueue::Flush::kBlocked);
   if (paused_by_backpressure_ && out_.pending_bytes() <= ctx_.options.max_pending / 2) {

@@ -55,6 +55,13 @@ class Connection {
   ConnState state() const noexcept { return state_; }
   const sockaddr_storage& peer() const noexcept { return peer_; }
   uint64_t pending_bytes() const noexcept { return out_.pending_bytes(); }
+  uint64_t created_ns() const noexcept { return created_ns_; }
+
+  // Per-connection traffic, for the /connections listing.
+  struct Traffic {
+    uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+  };
+  const Traffic& traffic() const noexcept { return traffic_; }
 
   // The owner's slot index, kept here so removal is O(1).
   size_t slot = 0;
@@ -69,15 +76,17 @@ class Connection {
 
   // Input
   void make_read_room();
-  bool process_input();  // returns true if at least one whole frame was taken
-  void handle_frame(std::string_view payload);
+  // Takes every whole frame; returns true if there was at least one.
+  bool process_input(uint64_t read_at_ns);
+  void handle_frame(std::string_view payload, uint64_t read_at_ns);
   void handle_handshake(std::string_view payload);
-  void handle_ready(std::string_view payload);
+  void handle_ready(std::string_view payload, uint64_t read_at_ns);
   void discard_input();
   void on_peer_eof();
 
   // Output
-  void queue(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {});
+  void queue(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {},
+             uint64_t read_at_ns = 0);
   void queue_error(ErrorCode code);
   void flush();
   bool over_pending_bound() const noexcept;
@@ -115,6 +124,8 @@ class Connection {
   OutQueue out_;
   SessionId session_id_{};
   uint64_t seq_ = 0;  // data frames sent in this session
+  const uint64_t created_ns_;
+  Traffic traffic_;
 };
 
 }  // namespace flux

@@ -45,8 +45,9 @@ bool is_exhaustion(int error) {
 
 }  // namespace
 
-Listener::Listener(event_base* base, ConnectionMetrics& metrics, AcceptHandler on_accept)
-    : base_(base), metrics_(metrics), on_accept_(std::move(on_accept)) {}
+Listener::Listener(event_base* base, LoopClock& clock, ConnectionMetrics& metrics,
+                   AcceptHandler on_accept)
+    : base_(base), clock_(clock), metrics_(metrics), on_accept_(std::move(on_accept)) {}
 
 bool Listener::open(const std::string& address, uint16_t port, std::string& error) {
   sockaddr_storage addr{};
@@ -78,10 +79,14 @@ void Listener::close() noexcept {
 }
 
 void Listener::on_acceptable_cb(evutil_socket_t, short, void* self) {
-  static_cast<Listener*>(self)->on_acceptable();
+  auto* listener = static_cast<Listener*>(self);
+  listener->clock_.on_callback();
+  listener->on_acceptable();
 }
 void Listener::on_resume_cb(evutil_socket_t, short, void* self) {
-  static_cast<Listener*>(self)->resume();
+  auto* listener = static_cast<Listener*>(self);
+  listener->clock_.on_callback();
+  listener->resume();
 }
 
 void Listener::on_acceptable() {

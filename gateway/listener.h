@@ -21,6 +21,7 @@
 
 #include "gateway/fd.h"
 #include "gateway/libevent_ptr.h"
+#include "gateway/loop_clock.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
@@ -31,7 +32,8 @@ class Listener {
   static constexpr int kAcceptsPerWakeup = 64;
   static constexpr std::chrono::milliseconds kExhaustionPause{100};
 
-  Listener(event_base* base, ConnectionMetrics& metrics, AcceptHandler on_accept);
+  Listener(event_base* base, LoopClock& clock, ConnectionMetrics& metrics,
+           AcceptHandler on_accept);
 
   // Binds and listens; on failure returns false and says why in `error`.
   bool open(const std::string& address, uint16_t port, std::string& error);
@@ -48,6 +50,7 @@ class Listener {
   void resume();
 
   event_base* base_;
+  LoopClock& clock_;
   ConnectionMetrics& metrics_;
   AcceptHandler on_accept_;
   Fd fd_;

@@ -1,5 +1,6 @@
-// flux-gateway: parses the flags, binds, prints the ports, runs the reactor
-// until SIGTERM/SIGINT has drained every connection, then exits 0.
+// flux-gateway: parses the flags, binds the client and metrics ports,
+// prints them, runs the reactor until SIGTERM/SIGINT has drained every
+// connection, then stops the metrics thread and exits 0.
 
 #include <csignal>
 #include <cstdio>
@@ -9,11 +10,28 @@
 #include "gateway/log.h"
 #include "gateway/options.h"
 #include "gateway/reactor.h"
+#include "metrics/metrics_server.h"
 
 namespace {
 
 constexpr int kExitUsage = 2;
 constexpr int kExitCannotStart = 1;
+
+flux::ReactorHandle handle_of(flux::Reactor& reactor) {
+  return {reactor.label(), &reactor.metrics(),
+          [&reactor](std::function<void(std::vector<flux::ConnectionInfo>)> done) {
+            reactor.post([&reactor, done = std::move(done)] { done(reactor.list_connections()); });
+          }};
+}
+
+flux::MetricsServerConfig metrics_config(const flux::Options& options) {
+  flux::MetricsServerConfig config;
+  config.bind = options.bind;
+  config.port = options.metrics_port;
+  config.version = FLUX_VERSION;
+  config.block_size_bytes = flux::BufferPool::block_size_for(options.max_frame);
+  return config;
+}
 
 int serve(const flux::Options& options) {
   // A peer that vanished must surface as EPIPE on our write, not kill us.
@@ -24,14 +42,19 @@ int serve(const flux::Options& options) {
     flux::log_info("%s", error.c_str());
     return kExitCannotStart;
   }
+  flux::MetricsServer metrics(metrics_config(options), {handle_of(reactor)});
+  if (!metrics.start(error)) {
+    flux::log_info("%s", error.c_str());
+    return kExitCannotStart;
+  }
   reactor.handle_signals();
-  // The metrics port is served by the metrics thread (not in this version): 0.
-  printf("listening port=%u metrics_port=%u\n", reactor.port(), 0u);
+  printf("listening port=%u metrics_port=%u\n", reactor.port(), metrics.port());
   fflush(stdout);
-  flux::log_info("listening on %s:%u; version %s, read budget %u, max %llu connections",
-                 options.bind.c_str(), reactor.port(), FLUX_VERSION, options.read_budget,
-                 static_cast<unsigned long long>(options.max_connections));
+  flux::log_info("listening on %s:%u, metrics on http://%s:%u/; version %s, read budget %u",
+                 options.bind.c_str(), reactor.port(), options.bind.c_str(), metrics.port(),
+                 FLUX_VERSION, options.read_budget);
   reactor.run();
+  metrics.stop();
   flux::log_info("shutdown complete");
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "gateway/frame_parser.h"
+#include "gateway/loop_clock.h"
 
 namespace flux {
 
@@ -23,6 +24,7 @@ void FrameNodePool::release(OutFrame* frame) noexcept {
   frame->tail = nullptr;
   frame->tail_length = 0;
   frame->head_length = 0;
+  frame->read_at_ns = 0;
   frame->next = free_list_;
   free_list_ = frame;
 }
@@ -34,7 +36,8 @@ void FrameNodePool::grow() {
   metrics_.frame_node_allocations_total.add();
 }
 
-void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view tail) {
+void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view tail,
+                    uint64_t read_at_ns) {
   OutFrame* frame = nodes_.acquire();
   const auto payload_length = static_cast<uint32_t>(text.size() + tail.size());
   encode_frame_header(payload_length, frame->head.data());
@@ -43,6 +46,7 @@ void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view
   frame->tail = reinterpret_cast<const std::byte*>(tail.data());
   frame->tail_length = static_cast<uint32_t>(tail.size());
   frame->block = std::move(tail_owner);
+  frame->read_at_ns = read_at_ns;
 
   if (tail_) tail_->next = frame;
   else head_ = frame;
@@ -50,7 +54,7 @@ void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view
   pending_bytes_ += frame->size();
 }
 
-OutQueue::Flush OutQueue::flush(int fd, uint64_t& bytes_written, uint64_t& frames_written) {
+OutQueue::Flush OutQueue::flush(int fd, FlushTally& tally) {
   // 128 frames per call: enough to amortise the syscall, small on the stack.
   constexpr int kMaxIov = 256;
   while (head_) {
@@ -73,20 +77,24 @@ OutQueue::Flush OutQueue::flush(int fd, uint64_t& bytes_written, uint64_t& frame
       if (errno == EINTR) continue;
       return (errno == EAGAIN || errno == EWOULDBLOCK) ? Flush::kBlocked : Flush::kFailed;
     }
-    bytes_written += static_cast<uint64_t>(n);
-    frames_written += consume(static_cast<size_t>(n));
+    tally.bytes += static_cast<uint64_t>(n);
+    consume(static_cast<size_t>(n), tally);
   }
   return Flush::kDrained;
 }
 
-uint64_t OutQueue::consume(size_t written) noexcept {
+void OutQueue::consume(size_t written, FlushTally& tally) noexcept {
   pending_bytes_ -= written;
-  uint64_t completed = 0;
+  uint64_t now_ns = 0;  // read at most once per write, and only for echoes
   while (head_ && written > 0) {
     size_t left_in_head = head_->size() - head_sent_;
     if (written < left_in_head) {
       head_sent_ += written;
-      return completed;
+      return;
+    }
+    if (head_->read_at_ns != 0 && tally.echo_latency) {
+      if (now_ns == 0) now_ns = monotonic_ns();
+      tally.echo_latency->record(now_ns > head_->read_at_ns ? now_ns - head_->read_at_ns : 0);
     }
     written -= left_in_head;
     OutFrame* done = head_;
@@ -94,11 +102,10 @@ uint64_t OutQueue::consume(size_t written) noexcept {
     if (!head_) tail_ = nullptr;
     head_sent_ = 0;
     nodes_.release(done);
-    ++completed;
+    ++tally.frames;
   }
-  // Zero-length frames are never empty on the wire (4 header bytes), so
-  // there is nothing left to skip here.
-  return completed;
+  // Zero-length frames still carry 4 header bytes, so no frame is left
+  // complete-but-unpopped once `written` runs out.
 }
 
 void OutQueue::clear() noexcept {

@@ -37,6 +37,7 @@ struct OutFrame {
   const std::byte* tail = nullptr;
   uint32_t tail_length = 0;
   uint8_t head_length = 0;
+  uint64_t read_at_ns = 0;  // data echoes: when the request was read (0 = control)
   std::array<std::byte, kHeadCapacity> head;
 
   size_t size() const noexcept { return head_length + size_t{tail_length}; }
@@ -60,6 +61,13 @@ class FrameNodePool {
   PoolMetrics& metrics_;
 };
 
+// What one flush wrote; echo latencies go straight into the histogram.
+struct FlushTally {
+  uint64_t bytes = 0;
+  uint64_t frames = 0;
+  LatencyHistogram* echo_latency = nullptr;
+};
+
 class OutQueue {
  public:
   enum class Flush : uint8_t {
@@ -74,20 +82,22 @@ class OutQueue {
   ~OutQueue() { clear(); }
 
   // Queues one frame whose payload is `text` followed by `tail` (a view into
-  // tail_owner's block, or empty). text must fit the head.
-  void push(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {});
+  // tail_owner's block, or empty). text must fit the head. read_at_ns marks
+  // an echo, timed from then until the kernel takes its last byte.
+  void push(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {},
+            uint64_t read_at_ns = 0);
 
-  // Writes as much as the socket takes (sendmsg, many frames per call).
-  // Adds the bytes and whole frames written to the out-parameters.
-  Flush flush(int fd, uint64_t& bytes_written, uint64_t& frames_written);
+  // Writes as much as the socket takes (sendmsg, many frames per call),
+  // adding what was written to the tally.
+  Flush flush(int fd, FlushTally& tally);
 
   void clear() noexcept;
   bool empty() const noexcept { return head_ == nullptr; }
   uint64_t pending_bytes() const noexcept { return pending_bytes_; }
 
  private:
-  // Drops `written` bytes from the front; returns whole frames completed.
-  uint64_t consume(size_t written) noexcept;
+  // Drops `written` bytes from the front; counts and times whole frames completed.
+  void consume(size_t written, FlushTally& tally) noexcept;
 
   FrameNodePool& nodes_;
   OutFrame* head_ = nullptr;

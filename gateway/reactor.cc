@@ -5,6 +5,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -45,9 +48,11 @@ EventBasePtr make_event_base() {
 
 }  // namespace
 
-Reactor::Reactor(const Options& options)
+Reactor::Reactor(const Options& options, std::string label)
     : options_(options),
+      label_(std::move(label)),
       base_(make_event_base()),
+      loop_clock_(base_.get(), metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
       frame_nodes_(metrics_.pool),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
@@ -57,15 +62,21 @@ Reactor::Reactor(const Options& options)
                blocks_,
                frame_nodes_,
                session_ids_,
+               loop_clock_,
+               label_.c_str(),
                CommonTimeout(base_.get(), options_.handshake_timeout),
                CommonTimeout(base_.get(), options_.idle_timeout),
                CommonTimeout(base_.get(), options_.linger),
                {discard_scratch_.get(), kDiscardScratchBytes}},
-      listener_(base_.get(), metrics_.connections,
+      listener_(base_.get(), loop_clock_, metrics_.connections,
                 [this](Fd fd, const sockaddr_storage& peer) { on_accept(std::move(fd), peer); }),
-      shutdown_event_(event_new(base_.get(), -1, 0, on_shutdown_cb, this)) {
+      shutdown_event_(event_new(base_.get(), -1, 0, on_shutdown_cb, this)),
+      posted_event_(event_new(base_.get(), -1, 0, on_posted_cb, this)),
+      tick_event_(evtimer_new(base_.get(), on_tick_cb, this)) {
   connections_.reserve(1024);
   closed_.reserve(1024);
+  metrics_.loop.last_turn_monotonic_ns.set(monotonic_ns());
+  arm_tick();
 }
 
 Reactor::~Reactor() {
@@ -85,6 +96,7 @@ void Reactor::handle_signals() {
 
 void Reactor::run() {
   while (!(shutting_down_ && connections_.empty())) {
+    loop_clock_.before_poll();
     event_base_loop(base_.get(), EVLOOP_ONCE);
     reap_closed();
   }
@@ -93,7 +105,88 @@ void Reactor::run() {
 void Reactor::request_shutdown() noexcept { event_active(shutdown_event_.get(), 0, 0); }
 
 void Reactor::on_shutdown_cb(evutil_socket_t, short, void* self) {
-  static_cast<Reactor*>(self)->begin_shutdown();
+  auto* reactor = static_cast<Reactor*>(self);
+  reactor->loop_clock_.on_callback();
+  reactor->begin_shutdown();
+}
+
+void Reactor::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(task));
+  }
+  event_active(posted_event_.get(), 0, 0);
+}
+
+void Reactor::on_posted_cb(evutil_socket_t, short, void* self) {
+  auto* reactor = static_cast<Reactor*>(self);
+  reactor->loop_clock_.on_callback();
+  reactor->run_posted();
+}
+
+void Reactor::run_posted() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(posted_mutex_);
+    tasks.swap(posted_);
+  }
+  for (auto& task : tasks) task();
+}
+
+void Reactor::arm_tick() {
+  tick_armed_ns_ = monotonic_ns();
+  timeval interval{0, static_cast<suseconds_t>(kTickInterval.count() * 1000)};
+  evtimer_add(tick_event_.get(), &interval);
+}
+
+void Reactor::on_tick_cb(evutil_socket_t, short, void* self) {
+  auto* reactor = static_cast<Reactor*>(self);
+  reactor->loop_clock_.on_callback();
+  reactor->on_tick();
+}
+
+void Reactor::on_tick() {
+  const uint64_t now = monotonic_ns();
+  const uint64_t due = tick_armed_ns_ + static_cast<uint64_t>(kTickInterval.count()) * 1'000'000u;
+  metrics_.loop_lag.record(now > due ? now - due : 0);
+  metrics_.loop.last_turn_monotonic_ns.set(now);
+  rusage usage{};
+  if (getrusage(RUSAGE_THREAD, &usage) == 0) {
+    metrics_.loop.voluntary_switches_total.set(static_cast<uint64_t>(usage.ru_nvcsw));
+    metrics_.loop.involuntary_switches_total.set(static_cast<uint64_t>(usage.ru_nivcsw));
+  }
+  arm_tick();
+}
+
+namespace {
+std::string format_peer(const sockaddr_storage& peer) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (peer.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
+    inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+    port = ntohs(v4->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+  inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+  port = ntohs(v6->sin6_port);
+  return "[" + std::string(host) + "]:" + std::to_string(port);
+}
+}  // namespace
+
+std::vector<ConnectionInfo> Reactor::list_connections() const {
+  const uint64_t now = monotonic_ns();
+  std::vector<ConnectionInfo> rows;
+  rows.reserve(connections_.size());
+  for (const auto& c : connections_) {
+    if (c->state() == ConnState::kClosed) continue;
+    const Connection::Traffic& t = c->traffic();
+    rows.push_back({c->id(), label_, format_peer(c->peer()), std::string(to_string(c->state())),
+                    double(now - c->created_ns()) / 1e9, t.frames_in, t.frames_out, t.bytes_in,
+                    t.bytes_out, c->pending_bytes()});
+  }
+  return rows;
 }
 
 void Reactor::begin_shutdown() {

@@ -9,12 +9,18 @@
 // thread) stops accepting, tells every connection server-shutdown, and
 // run() returns once the last one has closed (each bounded by --linger).
 //
+// Every 100 ms a tick measures loop lag (how late it fires), samples the
+// thread's context switches (getrusage RUSAGE_THREAD) and stamps the
+// "last turn" that /healthz checks.
+//
 // Thread contract: construct, listen() and run() on the reactor thread;
-// request_shutdown() and metrics() from any thread.
+// request_shutdown(), post() and metrics() from any thread.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,17 +28,19 @@
 #include "gateway/connection.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/listener.h"
+#include "gateway/loop_clock.h"
 #include "gateway/options.h"
 #include "gateway/out_queue.h"
 #include "gateway/reactor_context.h"
 #include "gateway/session_id.h"
+#include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
 
 class Reactor final : public ConnectionOwner {
  public:
-  explicit Reactor(const Options& options);
+  explicit Reactor(const Options& options, std::string label = "0");
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -50,7 +58,16 @@ class Reactor final : public ConnectionOwner {
   // Any thread: begins the graceful shutdown on the reactor thread.
   void request_shutdown() noexcept;
 
+  // Any thread: runs `task` on the reactor thread at its next turn. The
+  // only cross-thread entry besides shutdown (a mutex-guarded queue and one
+  // libevent wake-up); never used on the data path.
+  void post(std::function<void()> task);
+
+  // Reactor thread only: a copy of every open connection's figures.
+  std::vector<ConnectionInfo> list_connections() const;
+
   const ReactorMetrics& metrics() const noexcept { return metrics_; }
+  const std::string& label() const noexcept { return label_; }
   size_t connection_count() const noexcept { return connections_.size(); }
 
   void on_connection_closed(Connection& connection) noexcept override;
@@ -59,15 +76,24 @@ class Reactor final : public ConnectionOwner {
   static constexpr size_t kPreallocatedBlocks = 64;
   static constexpr size_t kDiscardScratchBytes = 64 * 1024;
 
+  static constexpr Millis kTickInterval{100};
+
   static void on_shutdown_cb(evutil_socket_t, short, void* self);
+  static void on_tick_cb(evutil_socket_t, short, void* self);
+  static void on_posted_cb(evutil_socket_t, short, void* self);
+  void on_tick();
+  void arm_tick();
+  void run_posted();
   void on_accept(Fd fd, const sockaddr_storage& peer);
   void reject_server_full(Fd fd);
   void begin_shutdown();
   void reap_closed() noexcept;
 
   Options options_;
+  std::string label_;
   ReactorMetrics metrics_;
   EventBasePtr base_;
+  LoopClock loop_clock_;
   BufferPool blocks_;
   FrameNodePool frame_nodes_;
   SessionIdGenerator session_ids_;
@@ -80,6 +106,11 @@ class Reactor final : public ConnectionOwner {
   uint64_t next_connection_id_ = 1;
 
   EventPtr shutdown_event_;  // made active from any thread
+  EventPtr posted_event_;    // made active from any thread by post()
+  EventPtr tick_event_;
+  uint64_t tick_armed_ns_ = 0;
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
   EventPtr sigterm_event_;
   EventPtr sigint_event_;
   bool shutting_down_ = false;

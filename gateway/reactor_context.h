@@ -11,6 +11,7 @@
 #include <span>
 
 #include "gateway/buffer_pool.h"
+#include "gateway/loop_clock.h"
 #include "gateway/options.h"
 #include "gateway/out_queue.h"
 #include "gateway/session_id.h"
@@ -39,6 +40,8 @@ struct ReactorContext {
   BufferPool& blocks;
   FrameNodePool& frame_nodes;
   SessionIdGenerator& session_ids;
+  LoopClock& loop_clock;
+  const char* reactor_label;  // "0", "1", ...: the `reactor` label of its metrics
   CommonTimeout handshake_timeout;
   CommonTimeout idle_timeout;
   CommonTimeout linger;

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "gateway/protocol.h"
+#include "metrics/histogram.h"
 
 namespace flux {
 
@@ -56,10 +57,53 @@ struct alignas(64) PoolMetrics {
   SingleWriterU64 block_bytes_free;    // gauge
 };
 
+// The event loop itself. One iteration runs from the instant epoll_wait
+// returns to the instant the next epoll_wait begins ("busy", as Envoy's
+// loop_duration_us and Redis's eventloop_duration_sum define it); the
+// time blocked in epoll_wait is "poll wait". busy + poll = wall time.
+struct alignas(64) LoopMetrics {
+  SingleWriterU64 iterations_total;
+  SingleWriterU64 busy_ns_total;
+  SingleWriterU64 poll_ns_total;
+  SingleWriterU64 last_turn_monotonic_ns;  // stamped by the lag timer: /healthz
+  SingleWriterU64 voluntary_switches_total;    // getrusage(RUSAGE_THREAD)
+  SingleWriterU64 involuntary_switches_total;
+};
+
 struct ReactorMetrics {
   ConnectionMetrics connections;
   TrafficMetrics traffic;
   PoolMetrics pool;
+  LoopMetrics loop;
+  LatencyHistogram poll_wait;
+  LatencyHistogram loop_busy;
+  LatencyHistogram loop_lag;      // how late the 100 ms tick fires
+  LatencyHistogram echo_latency;  // frame fully read -> echo handed to the kernel
 };
+
+// A plain copy of one reactor's metrics, taken by a reader thread.
+struct ReactorSnapshot {
+  uint64_t accepted_total = 0, accept_errors_total = 0, accept_pauses_total = 0;
+  std::array<uint64_t, kConnStateCount> by_state{};
+  std::array<uint64_t, kCloseReasonCount> closed_total{};
+  uint64_t frames_in_total = 0, frames_out_total = 0, bytes_in_total = 0, bytes_out_total = 0;
+  uint64_t bytes_queued = 0, backpressure_pauses_total = 0;
+  std::array<uint64_t, kErrorCodeCount> errors_sent_total{};
+  uint64_t block_acquires_total = 0, block_allocations_total = 0, frame_node_allocations_total = 0;
+  uint64_t block_bytes_in_use = 0, block_bytes_free = 0;
+  uint64_t iterations_total = 0, busy_ns_total = 0, poll_ns_total = 0, last_turn_monotonic_ns = 0;
+  uint64_t voluntary_switches_total = 0, involuntary_switches_total = 0;
+  HistogramSnapshot poll_wait, loop_busy, loop_lag, echo_latency;
+
+  uint64_t open_connections() const noexcept;
+  uint64_t closed_connections() const noexcept;
+  uint64_t buffer_allocations_total() const noexcept {
+    return block_allocations_total + frame_node_allocations_total;
+  }
+  // Adds another reactor's figures (the "total" view); last_turn keeps the oldest.
+  void merge(const ReactorSnapshot& other) noexcept;
+};
+
+ReactorSnapshot snapshot(const ReactorMetrics& metrics) noexcept;
 
 }  // namespace flux

@@ -23,7 +23,9 @@ using Deadline = Clock::time_point;
 inline constexpr std::chrono::seconds kPromptWait{5};
 
 // The deadline `d` from now.
-inline Deadline after(Clock::duration d) { return Clock::now() + d; }
+inline Deadline after(Clock::duration d) {
+  return Clock::now() + d;
+}
 
 // Milliseconds until `deadline`, for poll(): 0 once it has passed, rounded up
 // so that a poll never returns before the deadline and spins on a 0 timeout.

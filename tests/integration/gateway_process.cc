@@ -130,8 +130,8 @@ ExitStatus kill_and_wait(pid_t pid) {
 // however the test ends; we keep a descriptor to read it back with pread.
 int make_stderr_file() {
   const char* dir = std::getenv("TMPDIR");
-  std::string path = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") +
-                     "/flux-gateway-stderr-XXXXXX";
+  std::string path =
+      std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/flux-gateway-stderr-XXXXXX";
   const int fd = ::mkostemp(path.data(), O_CLOEXEC);
   if (fd >= 0) ::unlink(path.c_str());
   return fd;
@@ -222,7 +222,9 @@ RunResult run_gateway(const std::vector<std::string>& args, Deadline deadline) {
   return result;
 }
 
-std::optional<uint64_t> resident_bytes(pid_t pid) { return status_field_bytes(pid, "VmRSS:"); }
+std::optional<uint64_t> resident_bytes(pid_t pid) {
+  return status_field_bytes(pid, "VmRSS:");
+}
 
 std::optional<uint64_t> peak_resident_bytes(pid_t pid) {
   return status_field_bytes(pid, "VmHWM:");
@@ -257,11 +259,14 @@ rlim_t raise_open_file_limit(rlim_t wanted) {
 }
 
 GatewayProcess::~GatewayProcess() {
+  // Taken before the kill: whether the gateway had died on its own (a crash,
+  // a sanitizer abort) is often the whole story of a failed test.
+  const std::string status = status_text();
   if (pid_ > 0 && !exit_status_) kill_and_reap();
   stop_reader_ = true;
   if (stdout_reader_.joinable()) stdout_reader_.join();
   if (::testing::Test::HasFailure() && stderr_fd_ >= 0) {
-    std::cerr << "---- flux-gateway stderr (pid " << pid_ << ") ----\n"
+    std::cerr << "---- flux-gateway stderr (pid " << pid_ << ", " << status << ") ----\n"
               << tail(stderr_text(), kStderrTailBytes) << "---- end of gateway stderr ----\n";
   }
   if (stderr_fd_ >= 0) ::close(stderr_fd_);
@@ -371,13 +376,22 @@ std::optional<ExitStatus> GatewayProcess::wait_exit(Deadline deadline) {
   return exit_status_;
 }
 
-bool GatewayProcess::running() { return pid_ > 0 && !try_reap(); }
+bool GatewayProcess::running() {
+  return pid_ > 0 && !try_reap();
+}
+
+std::string GatewayProcess::status_text() {
+  if (pid_ <= 0) return "not started";
+  return try_reap() ? exit_status_->to_string() : "running";
+}
 
 bool GatewayProcess::try_reap() {
   if (!exit_status_) exit_status_ = try_wait(pid_);
   return exit_status_.has_value();
 }
 
-void GatewayProcess::kill_and_reap() { exit_status_ = kill_and_wait(pid_); }
+void GatewayProcess::kill_and_reap() {
+  exit_status_ = kill_and_wait(pid_);
+}
 
 }  // namespace flux::itest

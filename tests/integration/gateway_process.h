@@ -110,6 +110,9 @@ class GatewayProcess {
   // True while the gateway has not exited (never waits).
   bool running();
 
+  // "running", or how it ended, for failure messages (never waits).
+  std::string status_text();
+
  private:
   ::testing::AssertionResult spawn(const std::vector<std::string>& argv,
                                    std::optional<rlim_t> max_open_files);

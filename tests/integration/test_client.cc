@@ -42,7 +42,9 @@ size_t first_difference(std::string_view a, std::string_view b) {
   return i;
 }
 
-std::string errno_text(int err) { return std::string(std::strerror(err)); }
+std::string errno_text(int err) {
+  return std::string(std::strerror(err));
+}
 
 }  // namespace
 
@@ -70,7 +72,9 @@ std::string encode_frames(const std::vector<std::string>& payloads) {
 std::string make_payload(uint64_t seed, size_t size) {
   // "#<seed>:" (cut to `size` if longer) then a byte pattern that also
   // depends on the position, so a shifted or spliced echo differs too.
-  std::string p = "#" + std::to_string(seed) + ":";
+  std::string p = "#";
+  p += std::to_string(seed);
+  p += ':';
   const size_t prefix = std::min(size, p.size());
   p.resize(size);
   for (size_t i = prefix; i < size; ++i) {
@@ -110,9 +114,13 @@ bool is_fresh_ready(std::string_view payload, std::string* session_id) {
   return true;
 }
 
-TestClient::~TestClient() { close(); }
+TestClient::~TestClient() {
+  close();
+}
 
-TestClient::TestClient(TestClient&& other) noexcept { *this = std::move(other); }
+TestClient::TestClient(TestClient&& other) noexcept {
+  *this = std::move(other);
+}
 
 TestClient& TestClient::operator=(TestClient&& other) noexcept {
   if (this == &other) return *this;
@@ -174,8 +182,8 @@ void TestClient::set_buffer_sizes(int receive_bytes, int send_bytes) {
     return ::testing::AssertionSuccess();
   }
   if (errno == EINPROGRESS) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "connect(127.0.0.1:" << port
-                                       << "): " << errno_text(errno);
+  return ::testing::AssertionFailure()
+         << "connect(127.0.0.1:" << port << "): " << errno_text(errno);
 }
 
 ::testing::AssertionResult TestClient::finish_connect(Deadline deadline) {
@@ -200,8 +208,8 @@ size_t TestClient::send_available(std::string_view bytes) {
   size_t sent = 0;
   while (fd_ >= 0 && sent < bytes.size()) {
     // MSG_NOSIGNAL: a peer that closed must fail the test, not kill it.
-    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n =
+        ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       sent += static_cast<size_t>(n);
       continue;
@@ -220,15 +228,26 @@ size_t TestClient::send_available(std::string_view bytes) {
     last_error_.clear();
     sent += send_available(bytes.substr(sent));
     if (!last_error_.empty()) {
-      return ::testing::AssertionFailure() << "after " << sent << "/" << bytes.size()
-                                           << " bytes: " << state();
+      return ::testing::AssertionFailure()
+             << "after " << sent << "/" << bytes.size() << " bytes: " << state();
     }
     if (sent < bytes.size() && !wait_for(POLLOUT, deadline)) {
-      return ::testing::AssertionFailure() << "send stalled after " << sent << "/"
-                                           << bytes.size() << " bytes until the deadline";
+      return ::testing::AssertionFailure()
+             << "send stalled after " << sent << "/" << bytes.size() << " bytes until the deadline";
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+size_t TestClient::send_until_stalled(std::string_view bytes, Clock::duration stall,
+                                      Deadline deadline) {
+  size_t sent = 0;
+  while (sent < bytes.size() && last_error_.empty()) {
+    sent += send_available(bytes.substr(sent));
+    const Deadline stall_deadline = std::min(deadline, Clock::now() + stall);
+    if (sent < bytes.size() && !wait_for(POLLOUT, stall_deadline)) break;
+  }
+  return sent;
 }
 
 ::testing::AssertionResult TestClient::send_frame(std::string_view payload, Deadline deadline) {
@@ -289,12 +308,11 @@ std::optional<std::string> TestClient::read_frame(Deadline deadline) {
   }
 }
 
-::testing::AssertionResult TestClient::expect_frame(std::string_view expected,
-                                                    Deadline deadline) {
+::testing::AssertionResult TestClient::expect_frame(std::string_view expected, Deadline deadline) {
   const auto frame = read_frame(deadline);
   if (!frame) {
-    return ::testing::AssertionFailure() << "expected frame " << describe_payload(expected)
-                                         << ", got none (" << state() << ")";
+    return ::testing::AssertionFailure()
+           << "expected frame " << describe_payload(expected) << ", got none (" << state() << ")";
   }
   if (*frame != expected) {
     return ::testing::AssertionFailure() << "expected frame " << describe_payload(expected)
@@ -313,8 +331,8 @@ bool TestClient::wait_closed(Deadline deadline) {
 
 ::testing::AssertionResult TestClient::expect_closed(Deadline deadline) {
   if (!wait_closed(deadline)) {
-    return ::testing::AssertionFailure() << "server did not close by the deadline (" << state()
-                                         << ")";
+    return ::testing::AssertionFailure()
+           << "server did not close by the deadline (" << state() << ")";
   }
   if (unread_bytes() == 0) return ::testing::AssertionSuccess();
   auto failure = ::testing::AssertionFailure() << "server sent more before closing:";
@@ -330,9 +348,8 @@ bool TestClient::wait_closed(Deadline deadline) {
     return ::testing::AssertionFailure() << "no reply to FLUX_HELLO (" << state() << ")";
   }
   if (!is_fresh_ready(*reply, session_id)) {
-    return ::testing::AssertionFailure()
-           << "FLUX_HELLO answered " << describe_payload(*reply)
-           << ", expected FLUX_READY <32 lowercase hex> 0";
+    return ::testing::AssertionFailure() << "FLUX_HELLO answered " << describe_payload(*reply)
+                                         << ", expected FLUX_READY <32 lowercase hex> 0";
   }
   return ::testing::AssertionSuccess();
 }
@@ -350,8 +367,7 @@ bool TestClient::wait_closed(Deadline deadline) {
       if (*frame != want) {
         return ::testing::AssertionFailure()
                << "echo #" << echoed << " differs at byte " << first_difference(*frame, want)
-               << ": expected " << describe_payload(want) << ", got "
-               << describe_payload(*frame);
+               << ": expected " << describe_payload(want) << ", got " << describe_payload(*frame);
       }
       ++echoed;
     }
@@ -366,8 +382,8 @@ bool TestClient::wait_closed(Deadline deadline) {
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) {
       return ::testing::AssertionFailure()
-             << "deadline with " << sent << "/" << out.size() << " bytes sent and " << echoed
-             << "/" << payloads.size() << " echoes received (" << state() << ")";
+             << "deadline with " << sent << "/" << out.size() << " bytes sent and " << echoed << "/"
+             << payloads.size() << " echoes received (" << state() << ")";
     }
     if (pfd.revents & POLLOUT) sent += send_available(std::string_view(out).substr(sent));
     if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) receive_available();

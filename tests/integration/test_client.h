@@ -98,6 +98,11 @@ class TestClient {
   // number of bytes taken (0 when the socket buffer is full or on error).
   size_t send_available(std::string_view bytes);
 
+  // Sends `bytes` without reading, until all are sent, or the socket takes
+  // nothing more for `stall` (the peer stopped reading), or `deadline`.
+  // Returns the number of bytes sent.
+  size_t send_until_stalled(std::string_view bytes, Clock::duration stall, Deadline deadline);
+
   // The next frame's payload, or nullopt if none is complete by `deadline`
   // or the connection ended first (see state()).
   std::optional<std::string> read_frame(Deadline deadline = after(kPromptWait));

@@ -1,0 +1,95 @@
+// The command line (PROTOCOL.md section 9 and the gateway's flag list): help,
+// errors with exit code 2 that name the flag, both `--flag value` and
+// `--flag=value`, and the exact listening line scripts depend on.
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "integration/gateway_process.h"
+#include "integration/test_client.h"
+
+namespace flux::itest {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr int kUsageExitCode = 2;
+
+TEST(Cli, HelpListsEveryFlagAndExitsZero) {
+  const RunResult run = run_gateway({"--help"}, after(seconds(5)));
+  ASSERT_TRUE(run.status) << "--help did not exit within 5 s";
+  EXPECT_TRUE(run.status->success()) << run.status->to_string() << "\nstderr: " << run.err;
+  for (const char* flag :
+       {"--port", "--metrics-port", "--bind", "--handshake-timeout", "--idle-timeout", "--linger",
+        "--max-frame", "--max-pending", "--max-connections", "--replay-frames", "--replay-bytes",
+        "--replay-memory", "--resume-window", "--reactors", "--read-budget"}) {
+    EXPECT_NE(run.out.find(flag), std::string::npos) << "--help does not mention " << flag;
+  }
+}
+
+struct BadCommandLine {
+  const char* name;
+  std::vector<std::string> args;
+  const char* flag;  // what the error message must name
+};
+
+class CliBadCommandLineTest : public ::testing::TestWithParam<BadCommandLine> {};
+
+// The bad argument comes after `--port 0 --metrics-port 0`: if the gateway
+// wrongly accepted it, it would start on free ports, print its listening line
+// and run until killed, instead of colliding with anything.
+TEST_P(CliBadCommandLineTest, ExitsTwoNamingTheFlag) {
+  std::vector<std::string> args{"--port", "0", "--metrics-port", "0"};
+  args.insert(args.end(), GetParam().args.begin(), GetParam().args.end());
+  const RunResult run = run_gateway(args, after(seconds(5)));
+  ASSERT_TRUE(run.status) << "still running after 5 s; stdout: " << run.out;
+  EXPECT_TRUE(run.status->exited && run.status->code == kUsageExitCode)
+      << run.status->to_string() << ", expected exit code 2";
+  EXPECT_NE(run.err.find(GetParam().flag), std::string::npos)
+      << "stderr does not name " << GetParam().flag << ": " << run.err;
+  EXPECT_EQ(run.out.find("listening"), std::string::npos) << "it started anyway";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, CliBadCommandLineTest,
+    ::testing::Values(
+        BadCommandLine{"PortNotANumber", {"--port", "abc"}, "port"},
+        BadCommandLine{"PortNotANumberEqualsForm", {"--port=abc"}, "port"},
+        BadCommandLine{"DurationBadUnit", {"--idle-timeout", "5parsecs"}, "idle-timeout"},
+        BadCommandLine{"ReactorsNotOne", {"--reactors", "2"}, "reactors"},
+        BadCommandLine{"UnknownFlag", {"--nope"}, "nope"},
+        BadCommandLine{"MissingValue", {"--max-frame"}, "max-frame"},
+        BadCommandLine{"CountWithJunk", {"--max-connections", "12x"}, "max-connections"}),
+    [](const auto& test) { return std::string(test.param.name); });
+
+// Scripts read this line: exactly one line, exactly this shape.
+TEST(Cli, ListeningLineIsExact) {
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start());
+  const std::string expected_prefix = "listening port=" + std::to_string(gateway.port()) + " ";
+  const std::string out = gateway.stdout_text();
+  EXPECT_TRUE(std::regex_match(out, std::regex("listening port=[1-9][0-9]* metrics_port=[0-9]+\n")))
+      << "stdout: " << describe_payload(out);
+  EXPECT_EQ(out.rfind(expected_prefix, 0), 0u);
+}
+
+// `--flag=value` is applied: the 1025-byte frame is refused only if
+// --max-frame=1024 took effect (the default is 65536). The other flags in
+// `=` form must at least parse.
+TEST(Cli, EqualsFormIsApplied) {
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start({"--max-frame=1024", "--idle-timeout=2m", "--linger=0",
+                             "--handshake-timeout=250ms", "--reactors=1"}));
+  TestClient client;
+  ASSERT_TRUE(client.connect(gateway.port()));
+  ASSERT_TRUE(client.handshake());
+  ASSERT_TRUE(client.send_raw(encode_header(1025)));
+  ASSERT_TRUE(client.expect_frame("FLUX_ERROR frame-too-large"));
+  EXPECT_TRUE(client.expect_closed());
+}
+
+}  // namespace
+}  // namespace flux::itest
