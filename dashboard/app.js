@@ -82,6 +82,9 @@
     return v.toFixed(2);
   }
 
+  // "10.0 ms" -> "10 ms", "1.50 MiB" -> "1.5 MiB": for axis ticks.
+  const trimZeros = (text) => text.replace(/(\.\d*?)0+(?!\d)/, '$1').replace(/\.(?!\d)/, '');
+
   const join = ([n, u]) => (u === '' ? n : u === '%' ? n + u : `${n} ${u}`);
   const fmtDuration = (s) => join(splitDuration(s));
   const fmtBytes = (b) => join(splitBytes(b));
@@ -236,7 +239,8 @@
     // instead of "--": the legend doubles as the "current value" readout.
     showLatestInLegend(u) {
       const last = u.data[0].length - 1;
-      if (u.legend.idx == null && last >= 0 && u.cursor.left < 0) u.setLegend({ idx: last }, false);
+      const hovering = u.cursor.left != null && u.cursor.left >= 0;
+      if (!hovering && last >= 0 && u.legend.idx !== last) u.setLegend({ idx: last }, false);
     }
   }
 
@@ -250,12 +254,24 @@
     return [0, uPlot.rangeNum(0, max, 0.1, true)[1]];
   }
 
+  // Wall-clock ticks in 24 h local time; seconds only when ticks are closer
+  // than a minute.
+  function clockTicks(u, splits, axisIdx, space, incr) {
+    const pad = (x) => String(x).padStart(2, '0');
+    return splits.map((t) => {
+      const d = new Date(t * 1000);
+      const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+      return incr >= 60 ? hm : `${hm}:${pad(d.getSeconds())}`;
+    });
+  }
+
   function xAxis() {
     return {
+      values: clockTicks,
       stroke: AXIS_STROKE,
       grid: { stroke: GRID_STROKE, width: 1 },
       ticks: { stroke: GRID_STROKE, width: 1 },
-      space: 70,
+      space: 55,
     };
   }
 
@@ -265,7 +281,7 @@
       grid: { stroke: GRID_STROKE, width: 1 },
       ticks: { stroke: GRID_STROKE, width: 1 },
       size: 64,
-      values: (u, splits) => splits.map((v) => (v == null ? '' : format(v))),
+      values: (u, splits) => splits.map((v) => (v == null ? '' : trimZeros(format(v)))),
       ...extra,
     };
   }
@@ -420,8 +436,7 @@
     setText(
       'ready-sub',
       `${fmtOrDash(num(t, 'connections.open'), fmtCount)} open · ` +
-        `${fmtOrDash(num(t, 'connections.handshake'), fmtCount)} handshake · ` +
-        `${fmtOrDash(num(t, 'connections.closing'), fmtCount)} closing`,
+        `${fmtOrDash(num(t, 'connections.handshake'), fmtCount)} in handshake`,
     );
 
     const fin = rate1s(t, 'frames_in');
@@ -437,8 +452,7 @@
     setText(
       'echo-sub',
       `p50 ${fmtOrDash(num(t, 'latency_seconds.echo.last_1s.p50'), fmtDuration)} · ` +
-        `p999 ${fmtOrDash(num(t, 'latency_seconds.echo.last_1s.p999'), fmtDuration)} · ` +
-        `max ${fmtOrDash(num(t, 'latency_seconds.echo.max'), fmtDuration)}`,
+        `p999 ${fmtOrDash(num(t, 'latency_seconds.echo.last_1s.p999'), fmtDuration)}`,
     );
 
     const lag = p99Last1s(t, 'loop_lag');

@@ -23,6 +23,8 @@ BlockRef BufferPool::acquire() {
   free_list_ = block->next_free;
   --free_count_;
   block->next_free = nullptr;
+  block->chain_next = nullptr;
+  block->chain_used = 0;
   block->refs = 1;
   metrics_.block_acquires_total.add();
   publish();

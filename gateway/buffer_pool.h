@@ -34,6 +34,12 @@ struct Block {
   BufferPool* pool = nullptr;
   Block* next_free = nullptr;
   uint32_t refs = 0;
+  // Free for the block's current holder: a replay buffer chains its blocks
+  // through `chain_next` and records how much of each it has filled.
+  Block* chain_next = nullptr;
+  uint32_t chain_used = 0;
+
+  size_t capacity() const noexcept;
 };
 
 // A counted reference to a block. Move-only; share() makes another.
@@ -57,6 +63,17 @@ class BlockRef {
     return BlockRef(block_);
   }
   void reset() noexcept;
+
+  // Hands the reference over as a raw pointer (for intrusive chains), and
+  // takes one back. Every released pointer must be adopted exactly once.
+  Block* release() noexcept { return std::exchange(block_, nullptr); }
+  static BlockRef adopt(Block* block) noexcept { return BlockRef(block); }
+  // A new reference to a block someone else holds.
+  static BlockRef share_of(Block* block) noexcept {
+    ++block->refs;
+    return BlockRef(block);
+  }
+  Block* get() const noexcept { return block_; }
 
   explicit operator bool() const noexcept { return block_ != nullptr; }
   std::byte* data() const noexcept { return block_->bytes.get(); }
@@ -101,6 +118,8 @@ class BufferPool {
   size_t free_count_ = 0;
   PoolMetrics& metrics_;
 };
+
+inline size_t Block::capacity() const noexcept { return pool->block_size(); }
 
 inline void BlockRef::reset() noexcept {
   if (block_ && --block_->refs == 0) block_->pool->release(block_);

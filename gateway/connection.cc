@@ -61,6 +61,11 @@ void Connection::shut_down_for_server_exit() {
   begin_closing(CloseReason::kShutdown, ErrorCode::kServerShutdown);
 }
 
+void Connection::on_session_taken_over() {
+  session_ = nullptr;  // the session belongs to the new connection now
+  begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
+}
+
 // ---------------------------------------------------------------- callbacks
 
 void Connection::on_readable_cb(evutil_socket_t, short, void* self) {
@@ -182,23 +187,8 @@ void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {
 void Connection::handle_handshake(std::string_view payload) {
   HandshakeRequest request = decode_handshake(payload);
   switch (request.kind) {
-    case HandshakeRequest::kHello: {
-      session_id_ = ctx_.session_ids.next();
-      char text[OutFrame::kHeadCapacity - kFrameHeaderSize];
-      char* end = text + sizeof text;
-      char* p = std::copy_n("FLUX_READY ", 11, text);
-      p = std::copy(session_id_.begin(), session_id_.end(), p);
-      *p++ = ' ';
-      p = append_decimal(p, end, seq_);
-      queue(std::string_view(text, static_cast<size_t>(p - text)));
-      set_state(ConnState::kReady);
-      timer_.arm(ctx_.idle_timeout);
-      return;
-    }
-    case HandshakeRequest::kResume:
-      // No session survives yet (sessions arrive with their own work), so
-      // every resume names an unknown session. The handshake timer runs on.
-      return queue("FLUX_INVALID session-unknown");
+    case HandshakeRequest::kHello: return become_ready(ctx_.sessions.create(*this));
+    case HandshakeRequest::kResume: return handle_resume(request.session_id, request.last_seq);
     case HandshakeRequest::kBadVersion:
       return begin_closing(CloseReason::kProtocolError, ErrorCode::kUnsupportedVersion);
     case HandshakeRequest::kNotHandshake:
@@ -206,16 +196,60 @@ void Connection::handle_handshake(std::string_view payload) {
   }
 }
 
+// Section 7. After FLUX_INVALID the connection stays in HANDSHAKE and its
+// handshake timer runs on.
+void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
+  if (!is_well_formed_session_id(id)) {
+    ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
+    return queue("FLUX_INVALID session-unknown");
+  }
+  SessionTable::ResumeOutcome outcome = ctx_.sessions.resume(id, last_seq, *this);
+  switch (outcome.result) {
+    case ResumeResult::kUnknown: return queue("FLUX_INVALID session-unknown");
+    case ResumeResult::kBadSeq: return queue("FLUX_INVALID bad-seq");
+    case ResumeResult::kReplayGap: return queue("FLUX_INVALID replay-gap");
+    case ResumeResult::kTakenOver: outcome.previous->on_session_taken_over(); [[fallthrough]];
+    case ResumeResult::kOk: break;
+  }
+  become_ready(*outcome.session);
+  // The frames the client missed, from the replay buffer's own bytes.
+  uint64_t replayed = 0;
+  outcome.session->replay.for_each_after(last_seq, [&](ReplayBuffer::Stored frame) {
+    queue({}, std::move(frame.owner), frame.payload);
+    ++replayed;
+  });
+  ctx_.metrics.sessions.frames_replayed_total.add(replayed);
+}
+
+// FLUX_READY <id> <seq>, then READY with the idle timer.
+void Connection::become_ready(Session& session) {
+  session_ = &session;
+  char text[OutFrame::kHeadCapacity - kFrameHeaderSize];
+  char* end = text + sizeof text;
+  char* p = std::copy_n("FLUX_READY ", 11, text);
+  p = std::copy(session.id.begin(), session.id.end(), p);
+  *p++ = ' ';
+  p = append_decimal(p, end, session.seq);
+  queue(std::string_view(text, static_cast<size_t>(p - text)));
+  set_state(ConnState::kReady);
+  timer_.arm(ctx_.idle_timeout);
+}
+
 void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
   ReadyRequest request = decode_ready(payload);
   switch (request.kind) {
-    case ReadyRequest::kData:
-      ++seq_;
+    case ReadyRequest::kData: {
+      ReplayBuffer::Stored kept = ctx_.sessions.record(*session_, payload);
+      // With replay on, the echo is written from the replay copy; off, from the read block.
+      if (kept.owner) return queue({}, std::move(kept.owner), kept.payload, read_at_ns);
       return queue({}, in_block_.share(), payload, read_at_ns);
+    }
     case ReadyRequest::kPing:
       if (!request.ping_has_token) return queue("FLUX_PONG");
       return queue("FLUX_PONG ", in_block_.share(), request.ping_token);
     case ReadyRequest::kBye:
+      ctx_.sessions.discard(*session_);
+      session_ = nullptr;
       queue("FLUX_BYE");
       return begin_closing(CloseReason::kBye, std::nullopt);
     case ReadyRequest::kAlreadyReady: return queue_error(ErrorCode::kAlreadyReady);
@@ -326,6 +360,8 @@ void Connection::close_now(CloseReason reason) {
   if (state_ == ConnState::kClosed) return;
   if (state_ == ConnState::kClosing) reason = close_reason_;
   ctx_.metrics.connections.closed_total[static_cast<int>(reason)].add();
+  if (session_) ctx_.sessions.detach(*session_);  // ended without BYE: resumable
+  session_ = nullptr;
   set_state(ConnState::kClosed);
   set_reading(false);
   set_writing(false);

@@ -33,7 +33,7 @@
 #include "gateway/libevent_ptr.h"
 #include "gateway/protocol.h"
 #include "gateway/reactor_context.h"
-#include "gateway/session_id.h"
+#include "gateway/session_table.h"
 #include "gateway/timer.h"
 
 namespace flux {
@@ -50,6 +50,8 @@ class Connection {
   void start();
   // Server shutdown: FLUX_ERROR server-shutdown, then CLOSING.
   void shut_down_for_server_exit();
+  // Its session was resumed elsewhere: FLUX_ERROR session-taken-over, CLOSING.
+  void on_session_taken_over();
 
   uint64_t id() const noexcept { return id_; }
   ConnState state() const noexcept { return state_; }
@@ -80,6 +82,8 @@ class Connection {
   bool process_input(uint64_t read_at_ns);
   void handle_frame(std::string_view payload, uint64_t read_at_ns);
   void handle_handshake(std::string_view payload);
+  void handle_resume(std::string_view id, uint64_t last_seq);
+  void become_ready(Session& session);
   void handle_ready(std::string_view payload, uint64_t read_at_ns);
   void discard_input();
   void on_peer_eof();
@@ -122,8 +126,7 @@ class Connection {
   size_t in_end_ = 0;
 
   OutQueue out_;
-  SessionId session_id_{};
-  uint64_t seq_ = 0;  // data frames sent in this session
+  Session* session_ = nullptr;  // from READY until the session detaches or ends
   const uint64_t created_ns_;
   Traffic traffic_;
 };

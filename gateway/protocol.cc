@@ -83,6 +83,18 @@ std::string_view to_string(CloseReason reason) {
     case CloseReason::kProtocolError: return "protocol-error";
     case CloseReason::kServerFull: return "server-full";
     case CloseReason::kShutdown: return "shutdown";
+    case CloseReason::kTakenOver: return "taken-over";
+  }
+  return "?";
+}
+
+std::string_view to_string(ResumeResult result) {
+  switch (result) {
+    case ResumeResult::kOk: return "ok";
+    case ResumeResult::kUnknown: return "unknown";
+    case ResumeResult::kBadSeq: return "bad-seq";
+    case ResumeResult::kReplayGap: return "replay-gap";
+    case ResumeResult::kTakenOver: return "taken-over";
   }
   return "?";
 }

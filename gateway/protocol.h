@@ -41,9 +41,15 @@ enum class CloseReason : uint8_t {
   kProtocolError,
   kServerFull,
   kShutdown,
+  kTakenOver,  // its session was resumed on another connection
 };
-inline constexpr int kCloseReasonCount = 8;
+inline constexpr int kCloseReasonCount = 9;
 std::string_view to_string(CloseReason reason);
+
+// The outcome of a FLUX_RESUME (section 7): the label of flux_resumes_total.
+enum class ResumeResult : uint8_t { kOk, kUnknown, kBadSeq, kReplayGap, kTakenOver };
+inline constexpr int kResumeResultCount = 5;
+std::string_view to_string(ResumeResult result);
 
 // A payload starting with these five bytes is a control message.
 inline constexpr std::string_view kControlPrefix = "FLUX_";

@@ -55,13 +55,17 @@ Reactor::Reactor(const Options& options, std::string label)
       loop_clock_(base_.get(), metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
       frame_nodes_(metrics_.pool),
+      replay_blocks_(kReplayBlockSize, 0, metrics_.pool),
+      resume_window_(base_.get(), options_.resume_window),
+      sessions_({base_.get(), options_, metrics_.sessions, {replay_blocks_, blocks_}, session_ids_,
+                 resume_window_, loop_clock_}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
       context_{base_.get(),
                options_,
                metrics_,
                blocks_,
                frame_nodes_,
-               session_ids_,
+               sessions_,
                loop_clock_,
                label_.c_str(),
                CommonTimeout(base_.get(), options_.handshake_timeout),
@@ -99,6 +103,7 @@ void Reactor::run() {
     loop_clock_.before_poll();
     event_base_loop(base_.get(), EVLOOP_ONCE);
     reap_closed();
+    sessions_.reap();
   }
 }
 
@@ -161,17 +166,17 @@ void Reactor::on_tick() {
 namespace {
 std::string format_peer(const sockaddr_storage& peer) {
   char host[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
+  char text[INET6_ADDRSTRLEN + 16];
   if (peer.ss_family == AF_INET) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
     inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-    port = ntohs(v4->sin_port);
-    return std::string(host) + ":" + std::to_string(port);
+    snprintf(text, sizeof text, "%s:%u", host, unsigned{ntohs(v4->sin_port)});
+  } else {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    snprintf(text, sizeof text, "[%s]:%u", host, unsigned{ntohs(v6->sin6_port)});
   }
-  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
-  inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-  port = ntohs(v6->sin6_port);
-  return "[" + std::string(host) + "]:" + std::to_string(port);
+  return text;
 }
 }  // namespace
 

@@ -33,6 +33,7 @@
 #include "gateway/out_queue.h"
 #include "gateway/reactor_context.h"
 #include "gateway/session_id.h"
+#include "gateway/session_table.h"
 #include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
 
@@ -74,6 +75,8 @@ class Reactor final : public ConnectionOwner {
 
  private:
   static constexpr size_t kPreallocatedBlocks = 64;
+  // Replay blocks: small, so that a session of small frames costs little.
+  static constexpr size_t kReplayBlockSize = 4096;
   static constexpr size_t kDiscardScratchBytes = 64 * 1024;
 
   static constexpr Millis kTickInterval{100};
@@ -96,7 +99,10 @@ class Reactor final : public ConnectionOwner {
   LoopClock loop_clock_;
   BufferPool blocks_;
   FrameNodePool frame_nodes_;
+  BufferPool replay_blocks_;
   SessionIdGenerator session_ids_;
+  CommonTimeout resume_window_;
+  SessionTable sessions_;
   std::unique_ptr<std::byte[]> discard_scratch_;
   ReactorContext context_;
   Listener listener_;

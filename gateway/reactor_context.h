@@ -21,6 +21,7 @@
 namespace flux {
 
 class Connection;
+class SessionTable;
 
 // The reactor side of a connection's lifetime: a connection reports that it
 // has closed, and the owner destroys it later, at a safe point outside any
@@ -39,7 +40,7 @@ struct ReactorContext {
   ReactorMetrics& metrics;
   BufferPool& blocks;
   FrameNodePool& frame_nodes;
-  SessionIdGenerator& session_ids;
+  SessionTable& sessions;
   LoopClock& loop_clock;
   const char* reactor_label;  // "0", "1", ...: the `reactor` label of its metrics
   CommonTimeout handshake_timeout;

@@ -171,6 +171,31 @@ void loop_families(Families& f) {
               [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.echo_latency; });
 }
 
+void session_families(Families& f) {
+  constexpr MetricType kGauge = MetricType::Gauge, kCounter = MetricType::Counter;
+  f.per_reactor_and<2>(
+      "flux_sessions", "Sessions by attachment: attached to a connection, or detached awaiting resume.",
+      kGauge, "state", [](size_t k) { return k == 0 ? "attached" : "detached"; },
+      [](const ReactorSnapshot& s, size_t k) { return k == 0 ? s.sessions_attached : s.sessions_detached; });
+  f.per_reactor("flux_sessions_created_total", "Sessions created by FLUX_HELLO.", kCounter,
+                [](const ReactorSnapshot& s) { return s.sessions_created_total; });
+  f.per_reactor_and<kResumeResultCount>(
+      "flux_resumes_total", "FLUX_RESUME requests, by result.", kCounter, "result",
+      [](size_t k) { return to_string(static_cast<ResumeResult>(k)); },
+      [](const ReactorSnapshot& s, size_t k) { return s.resumes_total[k]; });
+  f.per_reactor("flux_replayed_frames_total", "Data frames re-sent on resume.", kCounter,
+                [](const ReactorSnapshot& s) { return s.frames_replayed_total; });
+  f.per_reactor("flux_sessions_expired_total", "Detached sessions expired after --resume-window.",
+                kCounter, [](const ReactorSnapshot& s) { return s.sessions_expired_total; });
+  f.per_reactor("flux_sessions_evicted_total",
+                "Detached sessions evicted to keep replay memory under --replay-memory.", kCounter,
+                [](const ReactorSnapshot& s) { return s.sessions_evicted_total; });
+  f.per_reactor("flux_replay_memory_bytes", "Memory held by replay buffers (whole pooled blocks).",
+                kGauge, [](const ReactorSnapshot& s) { return s.replay_memory_bytes; });
+  f.per_reactor("flux_replay_frame_bytes", "Header and payload bytes of the frames kept for replay.",
+                kGauge, [](const ReactorSnapshot& s) { return s.replay_frame_bytes; });
+}
+
 void process_families(Families& f, const ScrapeInput& in) {
   const ProcessStats& p = in.process;
   f.single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
@@ -199,6 +224,7 @@ std::vector<MetricFamily> build_metric_families(const ScrapeInput& input) {
   traffic_families(families);
   buffer_families(families);
   loop_families(families);
+  session_families(families);
   process_families(families, input);
   return families.take();
 }

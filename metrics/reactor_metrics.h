@@ -70,11 +70,24 @@ struct alignas(64) LoopMetrics {
   SingleWriterU64 involuntary_switches_total;
 };
 
+struct alignas(64) SessionMetrics {
+  SingleWriterU64 attached;             // gauge
+  SingleWriterU64 detached;             // gauge: waiting for a resume
+  SingleWriterU64 replay_memory_bytes;  // gauge: blocks held by replay buffers
+  SingleWriterU64 replay_frame_bytes;   // gauge: header + payload bytes kept
+  SingleWriterU64 created_total;
+  SingleWriterU64 frames_replayed_total;
+  SingleWriterU64 expired_total;
+  SingleWriterU64 evicted_total;  // dropped for --replay-memory
+  std::array<SingleWriterU64, kResumeResultCount> resumes_total;
+};
+
 struct ReactorMetrics {
   ConnectionMetrics connections;
   TrafficMetrics traffic;
   PoolMetrics pool;
   LoopMetrics loop;
+  SessionMetrics sessions;
   LatencyHistogram poll_wait;
   LatencyHistogram loop_busy;
   LatencyHistogram loop_lag;      // how late the 100 ms tick fires
@@ -93,6 +106,10 @@ struct ReactorSnapshot {
   uint64_t block_bytes_in_use = 0, block_bytes_free = 0;
   uint64_t iterations_total = 0, busy_ns_total = 0, poll_ns_total = 0, last_turn_monotonic_ns = 0;
   uint64_t voluntary_switches_total = 0, involuntary_switches_total = 0;
+  uint64_t sessions_attached = 0, sessions_detached = 0, replay_memory_bytes = 0;
+  uint64_t replay_frame_bytes = 0, sessions_created_total = 0, frames_replayed_total = 0;
+  uint64_t sessions_expired_total = 0, sessions_evicted_total = 0;
+  std::array<uint64_t, kResumeResultCount> resumes_total{};
   HistogramSnapshot poll_wait, loop_busy, loop_lag, echo_latency;
 
   uint64_t open_connections() const noexcept;

@@ -43,12 +43,18 @@ TEST_PACKAGES=(
   curl
 )
 
-# Dashboard browser tests (to come with the dashboard work). Uncomment, or
-# give them their own option, when they land:
-# TEST_PACKAGES+=(
-#   chromium
-#   npm
-# )
+# Dashboard browser test: Debian's Chromium, driven headless.
+TEST_PACKAGES+=(
+  chromium
+)
+
+# Node.js and npm install the dashboard's charting library (uPlot) from the
+# npm registry, pinned by dashboard/package-lock.json. Checked by command
+# rather than by package: a machine may already have a Node.js of its own.
+NODE_PACKAGES=(
+  nodejs
+  npm
+)
 
 # Packages whose Debian postinst enables a daemon on a port Flux uses by
 # default (prometheus listens on 9090 = the gateway's --port). Only the
@@ -133,6 +139,20 @@ parse_args() {
   done
 }
 
+# npm ci in dashboard/ when node_modules is missing or older than the lockfile.
+install_dashboard_modules() {
+  local root dir
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  dir="$root/dashboard"
+  if [[ -d $dir/node_modules/uplot && $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
+    log "dashboard npm modules up to date"
+    return
+  fi
+  [[ $DRY_RUN -eq 1 ]] && { log "dry run: would run npm ci in dashboard/"; return; }
+  log "running npm ci in dashboard/ (uPlot, pinned by package-lock.json)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 main() {
   parse_args "$@"
   command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script targets Debian 12"
@@ -143,10 +163,13 @@ main() {
     group="core+test"
   fi
 
+  command -v npm >/dev/null 2>&1 || wanted+=("${NODE_PACKAGES[@]}")
+
   local missing=()
   mapfile -t missing < <(missing_packages "${wanted[@]}")
   if [[ ${#missing[@]} -eq 0 ]]; then
-    log "all ${#wanted[@]} $group packages already installed; nothing to do"
+    log "all ${#wanted[@]} $group packages already installed"
+    install_dashboard_modules
     return
   fi
   log "missing ${#missing[@]} of ${#wanted[@]} $group packages: ${missing[*]}"
@@ -168,6 +191,7 @@ main() {
   mapfile -t still < <(missing_packages "${missing[@]}")
   [[ ${#still[@]} -eq 0 ]] || die "still missing after install: ${still[*]}"
   log "installed: ${missing[*]}"
+  install_dashboard_modules
 }
 
 main "$@"

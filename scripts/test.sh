@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The "test everything" command (also what CI runs, through .ci/run).
 #
-#   bash scripts/test.sh [--no-asan]
+#   bash scripts/test.sh [--no-asan] [--no-tsan]
 #
 # Stages, each timed:
 #   setup          scripts/setup.sh --test
@@ -9,6 +9,8 @@
 #   release-ctest  ctest in build/
 #   asan-build     build-asan/  Debug, clang-14, ASan + UBSan
 #   asan-ctest     ctest in build-asan/
+#   tsan-build     build-tsan/  Debug, clang-14, ThreadSanitizer
+#   tsan-ctest     the tests labelled "threaded" (metrics thread vs reactor)
 # A failed build skips its own ctest but not the other build. Exits non-zero
 # if any stage failed. --no-asan skips the sanitizer stages (local use only).
 set -euo pipefail
@@ -23,6 +25,13 @@ ASAN_CMAKE_ARGS=(
   -DCMAKE_C_COMPILER=clang-14
   -DCMAKE_CXX_COMPILER=clang++-14
 )
+TSAN_CMAKE_ARGS=(
+  -DCMAKE_BUILD_TYPE=Debug
+  -DFLUX_SANITIZE=thread
+  -DCMAKE_C_COMPILER=clang-14
+  -DCMAKE_CXX_COMPILER=clang++-14
+)
+TSAN_ENV=(TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1)
 SANITIZER_ENV=(
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -35,12 +44,14 @@ fi
 
 log() { printf 'test: %s\n' "$*"; }
 
-usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
 
 WITH_ASAN=1
+WITH_TSAN=1
 for arg in "$@"; do
   case "$arg" in
     --no-asan) WITH_ASAN=0 ;;
+    --no-tsan) WITH_TSAN=0 ;;
     -h | --help) usage; exit 0 ;;
     *) printf 'test: error: unknown option %s (try --help)\n' "$arg" >&2; exit 2 ;;
   esac
@@ -108,14 +119,16 @@ skip_stage() {
 }
 
 # build_and_test PREFIX DIR ENV... -- CMAKE_ARGS...
+# CTEST_LABEL (optional, in the environment of the call) limits ctest to a label.
 build_and_test() {
-  local prefix=$1 dir=$2
+  local prefix=$1 dir=$2 label_args=()
+  [[ -n ${CTEST_LABEL:-} ]] && label_args=(-L "$CTEST_LABEL")
   shift 2
   local env=()
   while [[ $1 != -- ]]; do env+=("$1"); shift; done
   shift
   if run_stage "$prefix-build" env "${env[@]}" bash scripts/build.sh "$dir" "$@"; then
-    run_stage "$prefix-ctest" env "${env[@]}" ctest --test-dir "$dir" "${CTEST_ARGS[@]}" || true
+    run_stage "$prefix-ctest" env "${env[@]}" ctest --test-dir "$dir" "${CTEST_ARGS[@]}" "${label_args[@]}" || true
   else
     skip_stage "$prefix-ctest" "$prefix-build failed"
   fi
@@ -151,6 +164,12 @@ main() {
   else
     skip_stage asan-build "--no-asan"
     skip_stage asan-ctest "--no-asan"
+  fi
+  if ((WITH_TSAN)); then
+    CTEST_LABEL=threaded build_and_test tsan "$ROOT/build-tsan" "${TSAN_ENV[@]}" -- "${TSAN_CMAKE_ARGS[@]}"
+  else
+    skip_stage tsan-build "--no-tsan"
+    skip_stage tsan-ctest "--no-tsan"
   fi
   summary "$(fmt_duration $(($(now_us) - t0)))"
 }

@@ -18,11 +18,16 @@ data echoed, FLUX_PING -> FLUX_PONG, FLUX_BYE), so the connection counts in
     /stats            the docs/stats.md JSON, recomputed each second
     /connections      ?limit=N&sort=pending, the busiest connections
     /healthz          "ok"
-    /_mock/outage     ?seconds=N: /stats answers 503 for N seconds (banner test)
+    /_mock/outage     ?seconds=N: /stats answers 503 for N seconds, or
+                      ?after=A&requests=R: the R requests of /stats after the
+                      next A answer 503 (deterministic under virtual time)
 
 --synthetic adds fake load (1000s of connections, frame rates, latencies)
 on top of the real numbers, to look at a busy dashboard without a load
-generator. Stdlib only. SIGTERM/SIGINT: closes clients with
+generator. --simulated-clock makes every /stats request one second later
+than the previous one, so a headless Chromium run with
+--virtual-time-budget=300000 fills the 5-minute charts in a few real
+seconds (for screenshots). Stdlib only. SIGTERM/SIGINT: closes clients with
 FLUX_ERROR server-shutdown and exits 0.
 """
 
@@ -96,7 +101,7 @@ class Conn:
 
 
 class Gateway:
-    def __init__(self, reactors, synthetic):
+    def __init__(self, reactors, synthetic, simulated_clock=False):
         self.lock = threading.Lock()
         self.reactors = [Reactor(str(i)) for i in range(reactors)]
         self.conns = {}
@@ -106,8 +111,12 @@ class Gateway:
         self.start_wall = time.time()
         self.start_mono = time.monotonic()
         self.outage_until = 0.0
+        self.outage_after = 0     # /stats requests still answered before...
+        self.outage_requests = 0  # ...this many answer 503
         self.samples = []  # [(mono, totals dict)] the last two, for rates
         self.stats_json = b"{}"
+        self.simulated_clock = simulated_clock
+        self.sim_seconds = 0
 
     # ---- echo server -----------------------------------------------------
 
@@ -205,6 +214,18 @@ class Gateway:
 
     # ---- /stats ------------------------------------------------------------
 
+    def in_outage(self):
+        with self.lock:
+            if time.monotonic() < self.outage_until:
+                return True
+            if self.outage_after > 0:
+                self.outage_after -= 1
+                return False
+            if self.outage_requests > 0:
+                self.outage_requests -= 1
+                return True
+            return False
+
     def sampler(self):
         """Once a second: roll the latency windows and rebuild /stats."""
         while True:
@@ -225,9 +246,17 @@ class Gateway:
             "accepted": r.accepted, "closed": sum(r.closed.values()),
         }
 
-    def build_stats(self):
+    def next_simulated_stats(self):
+        """--simulated-clock: each call is one second after the previous."""
+        with self.lock:
+            self.sim_seconds += 1
+            for r in self.reactors:
+                r.echo_last_1s = []
+            return json.dumps(self.build_stats(self.sim_seconds)).encode()
+
+    def build_stats(self, simulated_uptime=None):
         now_mono = time.monotonic()
-        uptime = now_mono - self.start_mono
+        uptime = now_mono - self.start_mono if simulated_uptime is None else simulated_uptime
         current = [self.counters(r) for r in self.reactors]
         prev_t, prev = self.samples[-1] if self.samples else (now_mono - 1, current)
         dt = max(1e-3, now_mono - prev_t)
@@ -239,7 +268,7 @@ class Gateway:
         out = {
             "version": "0.1.0-mock",
             "uptime_seconds": round(uptime, 3),
-            "now_unix_seconds": round(time.time(), 3),
+            "now_unix_seconds": round(self.start_wall + uptime, 3),
             "total": sum_blocks(blocks),
             "reactors": [dict({"reactor": r.name}, **b) for r, b in zip(self.reactors, blocks)],
             "process": process_block(self.start_wall),
@@ -413,10 +442,13 @@ def make_handler(gw):
                 with open(path, "rb") as f:
                     return self.reply(200, ctype, f.read())
             if url.path == "/stats":
-                if time.monotonic() < gw.outage_until:
+                if gw.in_outage():
                     return self.reply(503, "text/plain", b"mock outage\n")
-                with gw.lock:
-                    body = gw.stats_json
+                if gw.simulated_clock:
+                    body = gw.next_simulated_stats()
+                else:
+                    with gw.lock:
+                        body = gw.stats_json
                 if "pretty" in query:
                     body = json.dumps(json.loads(body), indent=2).encode()
                 return self.reply(200, "application/json", body)
@@ -425,7 +457,12 @@ def make_handler(gw):
             if url.path == "/healthz":
                 return self.reply(200, "text/plain", b"ok\n")
             if url.path == "/_mock/outage":
-                gw.outage_until = time.monotonic() + float(query.get("seconds", ["10"])[0])
+                with gw.lock:
+                    if "requests" in query:
+                        gw.outage_after = int(query.get("after", ["0"])[0])
+                        gw.outage_requests = int(query["requests"][0])
+                    else:
+                        gw.outage_until = time.monotonic() + float(query.get("seconds", ["10"])[0])
                 return self.reply(200, "text/plain", b"outage started\n")
             return self.reply(404, "text/plain", b"not found\n")
 
@@ -453,9 +490,11 @@ def main():
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--reactors", type=int, default=2)
     ap.add_argument("--synthetic", action="store_true", help="add fake load on top of real clients")
+    ap.add_argument("--simulated-clock", action="store_true",
+                    help="each /stats request advances the clock by one second")
     args, _ignored = ap.parse_known_args()
 
-    gw = Gateway(max(1, args.reactors), args.synthetic)
+    gw = Gateway(max(1, args.reactors), args.synthetic, args.simulated_clock)
     listener = socket.create_server((args.bind, args.port), backlog=1024)
     http = ThreadingHTTPServer((args.bind, args.metrics_port), make_handler(gw))
     http.daemon_threads = True

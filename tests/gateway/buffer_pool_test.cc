@@ -301,7 +301,9 @@ TEST(BlockSizeFor, InvariantsOverARangeOfFrameSizes) {
     ASSERT_GE(size, frame) << "a whole frame must fit one block, max_frame=" << max_frame;
     ASSERT_EQ(size % 4096, 0u) << max_frame;
     ASSERT_GE(size, 16384u) << max_frame;
-    if (frame > 16384) ASSERT_LT(size - frame, 4096u) << "at most one page of slack";
+    if (frame > 16384) {
+      ASSERT_LT(size - frame, 4096u) << "at most one page of slack";
+    }
   }
 }
 

@@ -26,6 +26,8 @@
 
 #include "gateway/buffer_pool.h"
 #include "gateway/fd.h"
+#include "gateway/loop_clock.h"
+#include "metrics/histogram.h"
 
 namespace flux {
 namespace {
@@ -80,8 +82,8 @@ class OutQueueTest : public ::testing::Test {
     reader_ = Fd(fds[1]);
   }
 
-  // Flushes and adds to the running totals; returns the outcome.
-  OutQueue::Flush flush() { return queue_.flush(writer_.get(), bytes_written_, frames_written_); }
+  // Flushes, adding to the running tally; returns the outcome.
+  OutQueue::Flush flush() { return queue_.flush(writer_.get(), tally_); }
 
   // Fills a pooled block with a deterministic pattern and returns it.
   BlockRef patterned_block(uint32_t seed) {
@@ -98,7 +100,8 @@ class OutQueueTest : public ::testing::Test {
   FrameNodePool nodes_{metrics_};
   OutQueue queue_{nodes_};
   Fd writer_, reader_;
-  uint64_t bytes_written_ = 0, frames_written_ = 0;
+  FlushTally tally_;
+  LatencyHistogram latency_;
 };
 
 // ------------------------------------------------------------------- basics
@@ -107,8 +110,8 @@ TEST_F(OutQueueTest, EmptyQueueFlushesToDrainedWritingNothing) {
   EXPECT_TRUE(queue_.empty());
   EXPECT_EQ(queue_.pending_bytes(), 0u);
   EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
-  EXPECT_EQ(bytes_written_, 0u);
-  EXPECT_EQ(frames_written_, 0u);
+  EXPECT_EQ(tally_.bytes, 0u);
+  EXPECT_EQ(tally_.frames, 0u);
   EXPECT_EQ(read_available(reader_.get()), "");
 }
 
@@ -124,8 +127,8 @@ TEST_F(OutQueueTest, TextOnlyFramesArriveFramedAndInOrder) {
   EXPECT_EQ(queue_.pending_bytes(), expected.size());
 
   EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
-  EXPECT_EQ(bytes_written_, expected.size());
-  EXPECT_EQ(frames_written_, texts.size());
+  EXPECT_EQ(tally_.bytes, expected.size());
+  EXPECT_EQ(tally_.frames, texts.size());
   EXPECT_TRUE(queue_.empty());
   EXPECT_EQ(queue_.pending_bytes(), 0u);
   EXPECT_EQ(read_available(reader_.get()), expected);
@@ -153,7 +156,7 @@ TEST_F(OutQueueTest, TailFramesReferenceTheBlockUntilWritten) {
                                wire_frame("FLUX_READY x 0");
   EXPECT_EQ(queue_.pending_bytes(), expected.size());
   EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
-  EXPECT_EQ(frames_written_, 3u);
+  EXPECT_EQ(tally_.frames, 3u);
   EXPECT_TRUE(block.unique()) << "written frames must drop their block references";
   EXPECT_EQ(read_available(reader_.get()), expected);
 }
@@ -193,7 +196,7 @@ TEST_F(OutQueueTest, ClearDropsEverythingAndReleasesBlocks) {
   EXPECT_EQ(queue_.pending_bytes(), 0u);
   EXPECT_TRUE(block.unique());
   EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
-  EXPECT_EQ(bytes_written_, 0u);
+  EXPECT_EQ(tally_.bytes, 0u);
   EXPECT_EQ(read_available(reader_.get()), "");
 }
 
@@ -225,7 +228,7 @@ TEST_F(OutQueueTest, PendingBytesCountHeadersTextAndTails) {
   expected += 4 + 10;
   EXPECT_EQ(queue_.pending_bytes(), expected);
   EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
-  EXPECT_EQ(bytes_written_, expected);
+  EXPECT_EQ(tally_.bytes, expected);
   EXPECT_EQ(queue_.pending_bytes(), 0u);
 }
 
@@ -245,8 +248,8 @@ TEST_F(OutQueueTest, MoreFramesThanOneSendmsgBatchAllGoOutInOrder) {
     }
   }
   EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
-  EXPECT_EQ(frames_written_, 1000u);
-  EXPECT_EQ(bytes_written_, expected.size());
+  EXPECT_EQ(tally_.frames, 1000u);
+  EXPECT_EQ(tally_.bytes, expected.size());
   EXPECT_EQ(read_available(reader_.get()), expected);
   EXPECT_TRUE(block.unique());
 }
@@ -271,13 +274,17 @@ TEST_F(OutQueueTest, PartialWritesResumeExactlyWhereTheyStopped) {
   for (uint32_t i = 0; i < 4; ++i) sources.push_back(patterned_block(100 + i));
   std::mt19937 rng(42);
   std::vector<std::string> frames;
+  std::vector<uint64_t> echoes_in_first{0};  // [k]: echo frames among the first k
+  tally_.echo_latency = &latency_;
   for (int i = 0; i < 3000; ++i) {
     const BlockRef& src = sources[static_cast<size_t>(i) % sources.size()];
     const std::string text = (i % 3 == 0) ? std::string(static_cast<size_t>(i % 90), 't') : "";
     const size_t length = (i % 7 == 0) ? 0 : std::uniform_int_distribution<size_t>(1, 400)(rng);
     const size_t offset = std::uniform_int_distribution<size_t>(0, kBlockSize - length)(rng);
-    queue_.push(text, src.share(), view_of(src, offset, length));
+    const bool echo = text.empty();  // data echoes are timed, control frames are not
+    queue_.push(text, src.share(), view_of(src, offset, length), echo ? monotonic_ns() : 0);
     frames.push_back(wire_frame(text + std::string(view_of(src, offset, length))));
+    echoes_in_first.push_back(echoes_in_first.back() + (echo ? 1 : 0));
   }
   std::string expected;
   for (const auto& f : frames) expected += f;
@@ -293,13 +300,15 @@ TEST_F(OutQueueTest, PartialWritesResumeExactlyWhereTheyStopped) {
     ASSERT_NE(result, OutQueue::Flush::kFailed);
     // Invariants after every flush: nothing lost from the accounting, and
     // exactly the frames whose last byte went out are counted as written.
-    ASSERT_EQ(queue_.pending_bytes() + bytes_written_, expected.size());
+    ASSERT_EQ(queue_.pending_bytes() + tally_.bytes, expected.size());
     const auto whole = static_cast<uint64_t>(
-        std::upper_bound(ends.begin(), ends.end(), bytes_written_) - ends.begin());
-    ASSERT_EQ(frames_written_, whole) << "after " << bytes_written_ << " bytes";
+        std::upper_bound(ends.begin(), ends.end(), tally_.bytes) - ends.begin());
+    ASSERT_EQ(tally_.frames, whole) << "after " << tally_.bytes << " bytes";
+    // An echo's latency is recorded when its last byte is written, once.
+    ASSERT_EQ(latency_.snapshot().count(), echoes_in_first[whole]);
     if (result == OutQueue::Flush::kBlocked) {
       ++blocked;
-      if (!std::binary_search(ends.begin(), ends.end(), bytes_written_)) ++stopped_mid_frame;
+      if (!std::binary_search(ends.begin(), ends.end(), tally_.bytes)) ++stopped_mid_frame;
     }
     received += read_some(reader_.get(), 3000);  // drain a little, not all
   }
@@ -308,8 +317,8 @@ TEST_F(OutQueueTest, PartialWritesResumeExactlyWhereTheyStopped) {
 
   EXPECT_GT(blocked, 10) << "the small send buffer should have forced many partial writes";
   EXPECT_GT(stopped_mid_frame, 0) << "no write stopped inside a frame: the resume path is untested";
-  EXPECT_EQ(bytes_written_, expected.size());
-  EXPECT_EQ(frames_written_, frames.size());
+  EXPECT_EQ(tally_.bytes, expected.size());
+  EXPECT_EQ(tally_.frames, frames.size());
   EXPECT_TRUE(queue_.empty());
   ASSERT_EQ(received.size(), expected.size());
   EXPECT_TRUE(received == expected) << "bytes differ at offset "
@@ -326,15 +335,52 @@ TEST_F(OutQueueTest, BlockedFlushKeepsEverythingNotWritten) {
   const uint64_t total = queue_.pending_bytes();
 
   ASSERT_EQ(flush(), OutQueue::Flush::kBlocked);
-  EXPECT_GT(bytes_written_, 0u);
-  EXPECT_LT(bytes_written_, total);
-  EXPECT_EQ(queue_.pending_bytes(), total - bytes_written_);
+  EXPECT_GT(tally_.bytes, 0u);
+  EXPECT_LT(tally_.bytes, total);
+  EXPECT_EQ(queue_.pending_bytes(), total - tally_.bytes);
   EXPECT_FALSE(queue_.empty());
   EXPECT_FALSE(block.unique());
   // Nothing read: a second flush makes no progress and says so again.
-  const uint64_t before = bytes_written_;
+  const uint64_t before = tally_.bytes;
   EXPECT_EQ(flush(), OutQueue::Flush::kBlocked);
-  EXPECT_EQ(bytes_written_, before);
+  EXPECT_EQ(tally_.bytes, before);
+}
+
+// ------------------------------------------------------------- echo latency
+
+TEST_F(OutQueueTest, EchoLatencyIsRecordedForEchoesOnly) {
+  tally_.echo_latency = &latency_;
+  BlockRef block = patterned_block(10);
+  const uint64_t now = monotonic_ns();
+  const uint64_t early = now - 5'000'000, later = now - 2'000'000;  // read 5 ms and 2 ms ago
+  queue_.push("", block.share(), view_of(block, 0, 8), early);
+  queue_.push("FLUX_PONG");  // control: never timed
+  queue_.push("", block.share(), view_of(block, 8, 8), later);
+  ASSERT_EQ(flush(), OutQueue::Flush::kDrained);
+  const uint64_t after = monotonic_ns();
+
+  HistogramSnapshot s = latency_.snapshot();
+  EXPECT_EQ(s.count(), 2u);
+  EXPECT_GE(s.max_ns, 5'000'000u);
+  EXPECT_LE(s.max_ns, after - early);
+  EXPECT_GE(s.sum_ns, 7'000'000u);
+  EXPECT_LE(s.sum_ns, (after - early) + (after - later));
+}
+
+TEST_F(OutQueueTest, EchoStampedInTheFutureRecordsZeroNotAWrappedValue) {
+  tally_.echo_latency = &latency_;
+  queue_.push("echo", {}, {}, monotonic_ns() + 3'600'000'000'000u);
+  ASSERT_EQ(flush(), OutQueue::Flush::kDrained);
+  HistogramSnapshot s = latency_.snapshot();
+  EXPECT_EQ(s.count(), 1u);
+  EXPECT_EQ(s.max_ns, 0u);
+}
+
+TEST_F(OutQueueTest, StampedEchoesNeedNoHistogram) {
+  queue_.push("echo", {}, {}, monotonic_ns());  // tally_.echo_latency is null
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(tally_.frames, 1u);
+  EXPECT_EQ(latency_.snapshot().count(), 0u);
 }
 
 // ----------------------------------------------------------------- failures
@@ -364,8 +410,8 @@ TEST_F(OutQueueTest, PeerGoneIsFailedWithoutSigpipe) {
   queue_.push("FLUX_ERROR server-shutdown");
   reader_.reset();
   EXPECT_EQ(flush(), OutQueue::Flush::kFailed);
-  EXPECT_EQ(bytes_written_, 0u);
-  EXPECT_EQ(frames_written_, 0u);
+  EXPECT_EQ(tally_.bytes, 0u);
+  EXPECT_EQ(tally_.frames, 0u);
   EXPECT_EQ(sigpipes.count(), 0) << "flush must send with MSG_NOSIGNAL";
 }
 
@@ -433,6 +479,7 @@ TEST(FrameNodePool, ReleaseDropsTheBlockAndClearsTheNode) {
   frame->tail = block.data();
   frame->tail_length = 99;
   frame->head_length = 20;
+  frame->read_at_ns = 12345;
   EXPECT_FALSE(block.unique());
   nodes.release(frame);
   EXPECT_TRUE(block.unique()) << "a released node must not keep a block alive";
@@ -446,6 +493,7 @@ TEST(FrameNodePool, ReleaseDropsTheBlockAndClearsTheNode) {
   EXPECT_EQ(frame->tail, nullptr);
   EXPECT_EQ(frame->tail_length, 0u);
   EXPECT_EQ(frame->head_length, 0u);
+  EXPECT_EQ(frame->read_at_ns, 0u) << "a recycled node must not look like a timed echo";
   EXPECT_EQ(frame->next, nullptr);
   for (OutFrame* f : all) nodes.release(f);
 }

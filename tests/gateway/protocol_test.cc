@@ -19,6 +19,7 @@
 namespace flux {
 namespace {
 
+using namespace std::string_literals;
 using namespace std::string_view_literals;
 
 constexpr std::string_view kId = "3f9c0a1b2c3d4e5f60718293a4b5c6e1";

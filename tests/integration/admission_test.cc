@@ -70,6 +70,11 @@ TEST(Admission, ConnectionPastMaxConnectionsGetsServerFull) {
 // serving those, does not burn CPU on the connections it cannot accept, and
 // accepts again once descriptors are free.
 TEST(Admission, RunningOutOfDescriptorsDoesNotSpinOrCrash) {
+#ifdef FLUX_SANITIZED
+  // The sanitizer runtime itself needs descriptors (UBSan's vptr check probes
+  // memory through a pipe): with none left it reports false errors and aborts.
+  GTEST_SKIP() << "descriptor exhaustion is not testable in a sanitized build";
+#endif
   constexpr rlim_t kGatewayFds = 64;
   constexpr size_t kClients = 100;
   raise_open_file_limit(kClients + 100);

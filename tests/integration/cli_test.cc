@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -35,6 +36,11 @@ struct BadCommandLine {
   std::vector<std::string> args;
   const char* flag;  // what the error message must name
 };
+
+void PrintTo(const BadCommandLine& c, std::ostream* os) {
+  *os << c.name << ":";
+  for (const auto& arg : c.args) *os << " " << arg;
+}
 
 class CliBadCommandLineTest : public ::testing::TestWithParam<BadCommandLine> {};
 

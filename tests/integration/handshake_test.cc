@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -60,6 +61,11 @@ struct FatalFirstFrame {
   std::string payload;
   const char* error;
 };
+
+// Names the case in failure messages instead of dumping its bytes.
+void PrintTo(const FatalFirstFrame& c, std::ostream* os) {
+  *os << c.name << ": " << describe_payload(c.payload) << " -> " << c.error;
+}
 
 class FatalFirstFrameTest : public HandshakeTest,
                             public ::testing::WithParamInterface<FatalFirstFrame> {};

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <ostream>
 #include <string>
 
 #include "integration/gateway_process.h"
@@ -23,6 +24,10 @@ struct ShutdownSignal {
   int number;
   const char* name;
 };
+
+void PrintTo(const ShutdownSignal& s, std::ostream* os) {
+  *os << s.name;
+}
 
 class ShutdownTest : public ::testing::TestWithParam<ShutdownSignal> {};
 

@@ -1,0 +1,153 @@
+#include "gateway/session_table.h"
+
+namespace flux {
+
+Session::Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer::Pools pools,
+                 event_base* base, event_callback_fn on_expiry)
+    : table(owner), id(session_id), replay(pools), expiry(base, on_expiry, this) {}
+
+SessionTable::~SessionTable() {
+  for (auto& [key, session] : sessions_) account(-int64_t(session->replay.memory_bytes()),
+                                                 -int64_t(session->replay.frame_bytes()));
+}
+
+Session& SessionTable::create(Connection& connection) {
+  auto session =
+      std::make_unique<Session>(*this, deps_.ids.next(), deps_.pools, deps_.base, on_expiry_cb);
+  session->attached = &connection;
+  Session& ref = *session;
+  sessions_.emplace(view(ref.id), std::move(session));
+  deps_.metrics.created_total.add();
+  deps_.metrics.attached.add();
+  return ref;
+}
+
+SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t last_seq,
+                                                 Connection& connection) {
+  auto found = sessions_.find(id);
+  ResumeOutcome outcome{ResumeResult::kUnknown};
+  if (found == sessions_.end() || found->second->doomed) {
+    outcome.result = ResumeResult::kUnknown;
+  } else if (Session& session = *found->second; last_seq > session.seq) {
+    outcome.result = ResumeResult::kBadSeq;
+  } else if (!session.replay.covers(last_seq, session.seq)) {
+    outcome.result = ResumeResult::kReplayGap;
+    discard(session);  // it can never be resumed whole again
+  } else {
+    outcome.session = &session;
+    outcome.previous = session.attached;
+    outcome.result = session.attached ? ResumeResult::kTakenOver : ResumeResult::kOk;
+    if (session.detached) {
+      unlink_detached(session);
+      session.expiry.cancel();
+      deps_.metrics.detached.sub();
+      deps_.metrics.attached.add();
+    }
+    session.attached = &connection;
+  }
+  deps_.metrics.resumes_total[static_cast<int>(outcome.result)].add();
+  return outcome;
+}
+
+void SessionTable::detach(Session& session) noexcept {
+  if (session.detached || session.doomed) return;
+  session.attached = nullptr;
+  session.detached = true;
+  link_detached(session);
+  deps_.metrics.attached.sub();
+  deps_.metrics.detached.add();
+  if (deps_.resume_window.enabled()) session.expiry.arm(deps_.resume_window);
+  else discard(session);  // --resume-window 0: nothing to wait for
+}
+
+void SessionTable::discard(Session& session) noexcept {
+  if (session.doomed) return;
+  session.doomed = true;
+  session.expiry.cancel();
+  if (session.detached) {
+    unlink_detached(session);
+    deps_.metrics.detached.sub();
+  } else {
+    deps_.metrics.attached.sub();
+  }
+  session.attached = nullptr;
+  account(-int64_t(session.replay.memory_bytes()), -int64_t(session.replay.frame_bytes()));
+  session.replay.clear();
+  doomed_.push_back(&session);
+}
+
+void SessionTable::reap() noexcept {
+  for (Session* session : doomed_) erase(*session);
+  doomed_.clear();
+}
+
+void SessionTable::erase(Session& session) noexcept { sessions_.erase(view(session.id)); }
+
+ReplayBuffer::Stored SessionTable::record(Session& session, std::string_view payload) {
+  ++session.seq;
+  if (!replay_enabled()) return {};
+  const uint64_t memory_before = session.replay.memory_bytes();
+  const uint64_t frames_before = session.replay.frame_bytes();
+  ReplayBuffer::Stored stored = session.replay.append(session.seq, payload);
+  trim_to_bounds(session);
+  account(int64_t(session.replay.memory_bytes()) - int64_t(memory_before),
+          int64_t(session.replay.frame_bytes()) - int64_t(frames_before));
+  enforce_memory_budget(session);
+  return stored;
+}
+
+void SessionTable::trim_to_bounds(Session& session) noexcept {
+  const Options& o = deps_.options;
+  while (session.replay.count() > o.replay_frames || session.replay.frame_bytes() > o.replay_bytes)
+    session.replay.drop_oldest();
+}
+
+// Over budget: evict detached sessions, oldest first; then, if still over,
+// the writing session gives up its own oldest frames.
+void SessionTable::enforce_memory_budget(Session& writing) noexcept {
+  while (memory_bytes_ > deps_.options.replay_memory && oldest_detached_) {
+    deps_.metrics.evicted_total.add();
+    discard(*oldest_detached_);
+  }
+  while (memory_bytes_ > deps_.options.replay_memory && writing.replay.count() > 0) {
+    const uint64_t memory_before = writing.replay.memory_bytes();
+    const uint64_t frames_before = writing.replay.frame_bytes();
+    writing.replay.drop_oldest();
+    account(int64_t(writing.replay.memory_bytes()) - int64_t(memory_before),
+            int64_t(writing.replay.frame_bytes()) - int64_t(frames_before));
+  }
+}
+
+void SessionTable::on_expiry_cb(evutil_socket_t, short, void* arg) {
+  auto* session = static_cast<Session*>(arg);
+  SessionTable& table = session->table;
+  table.deps_.loop_clock.on_callback();
+  table.deps_.metrics.expired_total.add();
+  table.discard(*session);  // freed later by reap(), not inside its own callback
+}
+
+void SessionTable::link_detached(Session& session) noexcept {
+  session.older = newest_detached_;
+  session.newer = nullptr;
+  if (newest_detached_) newest_detached_->newer = &session;
+  else oldest_detached_ = &session;
+  newest_detached_ = &session;
+}
+
+void SessionTable::unlink_detached(Session& session) noexcept {
+  if (session.older) session.older->newer = session.newer;
+  else oldest_detached_ = session.newer;
+  if (session.newer) session.newer->older = session.older;
+  else newest_detached_ = session.older;
+  session.older = session.newer = nullptr;
+  session.detached = false;
+}
+
+void SessionTable::account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept {
+  memory_bytes_ = uint64_t(int64_t(memory_bytes_) + memory_delta);
+  deps_.metrics.replay_memory_bytes.set(memory_bytes_);
+  deps_.metrics.replay_frame_bytes.set(
+      uint64_t(int64_t(deps_.metrics.replay_frame_bytes.get()) + frame_bytes_delta));
+}
+
+}  // namespace flux

@@ -1,0 +1,118 @@
+#pragma once
+// Sessions (protocol sections 6 and 7): a session outlives its connection,
+// counts `seq` across reconnections and keeps a replay buffer, so that a
+// client whose connection dropped resumes and receives exactly what it
+// missed.
+//
+//   HELLO ──create──> attached ──connection lost (no BYE)──> detached
+//                        ^                                     |  resume-window timer
+//                        +──────────── FLUX_RESUME ────────────+──> expired
+//   BYE, replay-gap, expiry, eviction ──> discarded
+//
+// Memory is bounded three ways: --replay-frames and --replay-bytes per
+// session, and --replay-memory for the reactor. Over the reactor budget,
+// detached sessions are evicted oldest first; if none is left, the session
+// being written to drops its own oldest frames (a later resume of it may
+// then get replay-gap: the bound is kept, and nothing is silently wrong).
+//
+// Thread contract: the owning reactor thread only.
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/buffer_pool.h"
+#include "gateway/libevent_ptr.h"
+#include "gateway/loop_clock.h"
+#include "gateway/options.h"
+#include "gateway/protocol.h"
+#include "gateway/replay_buffer.h"
+#include "gateway/session_id.h"
+#include "gateway/timer.h"
+#include "metrics/reactor_metrics.h"
+
+namespace flux {
+
+class Connection;
+class SessionTable;
+
+struct Session {
+  Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer::Pools pools,
+          event_base* base, event_callback_fn on_expiry);
+
+  SessionTable& table;
+  const SessionId id;
+  uint64_t seq = 0;  // data frames sent in this session, across connections
+  ReplayBuffer replay;
+  Connection* attached = nullptr;
+  Timer expiry;  // armed while detached
+  // The detached list, oldest first (intrusive: O(1) unlink on resume).
+  Session* older = nullptr;
+  Session* newer = nullptr;
+  bool detached = false;
+  bool doomed = false;  // discarded from a callback; freed by reap()
+};
+
+class SessionTable {
+ public:
+  struct Deps {
+    event_base* base;
+    const Options& options;
+    SessionMetrics& metrics;
+    ReplayBuffer::Pools pools;
+    SessionIdGenerator& ids;
+    const CommonTimeout& resume_window;
+    LoopClock& loop_clock;
+  };
+  struct ResumeOutcome {
+    ResumeResult result;
+    Session* session = nullptr;    // kOk / kTakenOver: now attached to the caller
+    Connection* previous = nullptr;  // kTakenOver: must be told and closed
+  };
+
+  explicit SessionTable(Deps deps) : deps_(deps) {}
+  ~SessionTable();
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  // FLUX_HELLO: a new session, attached to `connection`.
+  Session& create(Connection& connection);
+  // FLUX_RESUME: see the table of protocol section 7.
+  ResumeOutcome resume(std::string_view id, uint64_t last_seq, Connection& connection);
+  // The connection ended without FLUX_BYE: keep the session for the resume window.
+  void detach(Session& session) noexcept;
+  // FLUX_BYE (or any end of the session): free it now.
+  void discard(Session& session) noexcept;
+
+  // Counts the next data frame of the session and, when replay is on, keeps
+  // a copy; returns what the echo should point at (empty owner: replay off,
+  // write the caller's own bytes).
+  ReplayBuffer::Stored record(Session& session, std::string_view payload);
+  bool replay_enabled() const noexcept {
+    return deps_.options.replay_frames > 0 && deps_.options.replay_bytes > 0;
+  }
+
+  // Frees sessions discarded from inside their own timer callback.
+  void reap() noexcept;
+  size_t size() const noexcept { return sessions_.size(); }
+
+ private:
+  static void on_expiry_cb(evutil_socket_t, short, void* session);
+  void trim_to_bounds(Session& session) noexcept;
+  void enforce_memory_budget(Session& writing) noexcept;
+  void link_detached(Session& session) noexcept;
+  void unlink_detached(Session& session) noexcept;
+  void account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept;
+  void erase(Session& session) noexcept;
+
+  Deps deps_;
+  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;  // keys view Session::id
+  Session* oldest_detached_ = nullptr;
+  Session* newest_detached_ = nullptr;
+  std::vector<Session*> doomed_;
+  uint64_t memory_bytes_ = 0;
+};
+
+}  // namespace flux
