@@ -230,6 +230,12 @@
       this.u.setData(data);
     }
 
+    // Forgets the history (the server clock went backwards).
+    clear() {
+      this.raw.forEach((col) => col.splice(0));
+      this.u.setData(this.transform(this.raw).data);
+    }
+
     appendRow(t, values) {
       this.raw[0].push(t);
       values.forEach((v, i) => this.raw[i + 1].push(v));
@@ -604,8 +610,14 @@
     // A gap in time (outage) or a smaller uptime (restart) breaks the lines.
     const gap =
       state.lastSampleT != null &&
+      t > state.lastSampleT &&
       (t - state.lastSampleT > GAP_S || (uptime != null && state.lastUptime != null && uptime < state.lastUptime));
-    if (state.lastSampleT != null && t <= state.lastSampleT && !gap) return; // duplicate sample
+    if (state.lastSampleT != null && t <= state.lastSampleT) {
+      // The same sample again (polls faster than the server samples), or the
+      // server clock stepped back: then start the history afresh.
+      if (state.lastSampleT - t <= GAP_S) return;
+      for (const c of charts) c.clear();
+    }
     state.lastSampleT = t;
     state.lastUptime = uptime;
     for (const c of charts) c.push(t, s, gap);
@@ -613,11 +625,16 @@
     renderReactors(s);
   }
 
-  // Runs `step` every `periodMs`, measured start to start, never overlapping.
+  // Runs `step` every `periodMs`, measured start to start, never overlapping;
+  // an exception in one step does not stop the next.
   function every(periodMs, step) {
     const tick = async () => {
       const started = performance.now();
-      await step();
+      try {
+        await step();
+      } catch (e) {
+        console.error(e);
+      }
       setTimeout(tick, Math.max(0, periodMs - (performance.now() - started)));
     };
     tick();
@@ -626,19 +643,23 @@
   function start() {
     const charts = makeCharts();
     every(POLL_MS, async () => {
+      let s;
       try {
-        const s = await getJson('stats');
-        onStats(s, charts);
+        s = await getJson('stats');
         state.lastOkMs = Date.now();
         state.failing = false;
-        state.updates++;
-        document.body.dataset.updates = String(state.updates);
       } catch (e) {
         state.failing = true;
         state.lastError = `/stats: ${e.message}`;
         console.warn(state.lastError);
       }
       renderLiveness();
+      if (s === undefined) return;
+      // A rendering bug is not an outage: it surfaces in the console and in
+      // data-updates not moving, never as the "unreachable" banner.
+      onStats(s, charts);
+      state.updates++;
+      document.body.dataset.updates = String(state.updates);
     });
     every(CONNECTIONS_POLL_MS, async () => {
       try {

@@ -249,6 +249,63 @@ TEST_F(BufferPoolTest, EmptyReferenceIsFalseAndResetIsHarmless) {
   EXPECT_FALSE(empty);
 }
 
+// ----------------------------------------- raw hand-over (intrusive chains)
+
+TEST_F(BufferPoolTest, ReleaseHandsTheReferenceOverWithoutDroppingIt) {
+  BufferPool pool(kBlockSize, 1, metrics_);
+  BlockRef ref = pool.acquire();
+  std::byte* bytes = ref.data();
+  Block* raw = ref.release();
+  ASSERT_NE(raw, nullptr);
+  EXPECT_FALSE(ref);
+  EXPECT_EQ(pool.blocks_free(), 0u) << "a released pointer still owns its reference";
+  EXPECT_EQ(raw->refs, 1u);
+
+  BlockRef back = BlockRef::adopt(raw);
+  EXPECT_EQ(back.get(), raw);
+  EXPECT_EQ(back.data(), bytes);
+  EXPECT_TRUE(back.unique()) << "adopt takes the reference over, it does not add one";
+  back.reset();
+  EXPECT_EQ(pool.blocks_free(), 1u);
+  expect_gauges_consistent(pool);
+}
+
+TEST_F(BufferPoolTest, ShareOfAddsAReferenceToARawBlock) {
+  BufferPool pool(kBlockSize, 1, metrics_);
+  BlockRef owner = pool.acquire();
+  BlockRef other = BlockRef::share_of(owner.get());
+  EXPECT_EQ(other.data(), owner.data());
+  EXPECT_FALSE(owner.unique());
+  owner.reset();
+  EXPECT_EQ(pool.blocks_free(), 0u);
+  EXPECT_TRUE(other.unique());
+  other.reset();
+  EXPECT_EQ(pool.blocks_free(), 1u);
+}
+
+TEST_F(BufferPoolTest, CapacityIsTheBlockSize) {
+  BufferPool pool(kBlockSize, 1, metrics_);
+  BlockRef ref = pool.acquire();
+  EXPECT_EQ(ref.get()->capacity(), kBlockSize);
+}
+
+TEST_F(BufferPoolTest, AcquireHandsOutAClearedChain) {
+  // A replay buffer leaves its chain fields behind; the next holder of the
+  // block must not inherit a link into someone else's chain.
+  BufferPool pool(kBlockSize, 2, metrics_);
+  {
+    BlockRef a = pool.acquire(), b = pool.acquire();
+    a.get()->chain_next = b.get();
+    a.get()->chain_used = 1234;
+    b.get()->chain_used = 99;
+  }
+  BlockRef a = pool.acquire(), b = pool.acquire();
+  for (const BlockRef* ref : {&a, &b}) {
+    EXPECT_EQ(ref->get()->chain_next, nullptr);
+    EXPECT_EQ(ref->get()->chain_used, 0u);
+  }
+}
+
 // ------------------------------------------------------------------- memory
 
 TEST_F(BufferPoolTest, BlocksAreDistinctAndHoldBlockSizeBytes) {

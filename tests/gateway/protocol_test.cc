@@ -276,8 +276,9 @@ TEST(ConnStates, NamesAreDistinctAndCoverTheCount) {
   EXPECT_EQ(to_string(ConnState::kClosed), "closed");
   std::set<std::string_view> names;
   for (int i = 0; i < kConnStateCount; ++i) names.insert(to_string(static_cast<ConnState>(i)));
-  EXPECT_EQ(names.size(), 5u);
+  EXPECT_EQ(names.size(), static_cast<size_t>(kConnStateCount));
   EXPECT_EQ(names.count("?"), 0u);
+  EXPECT_EQ(kConnStateCount, static_cast<int>(ConnState::kClosed) + 1);
 }
 
 TEST(CloseReasons, NamesAreDistinctAndCoverTheCount) {
@@ -289,10 +290,26 @@ TEST(CloseReasons, NamesAreDistinctAndCoverTheCount) {
   EXPECT_EQ(to_string(CloseReason::kProtocolError), "protocol-error");
   EXPECT_EQ(to_string(CloseReason::kServerFull), "server-full");
   EXPECT_EQ(to_string(CloseReason::kShutdown), "shutdown");
+  EXPECT_EQ(to_string(CloseReason::kTakenOver), "taken-over");
+  // kCloseReasonCount sizes closed_total: each index is a real, distinct label.
   std::set<std::string_view> names;
   for (int i = 0; i < kCloseReasonCount; ++i) names.insert(to_string(static_cast<CloseReason>(i)));
-  EXPECT_EQ(names.size(), 8u);
+  EXPECT_EQ(names.size(), static_cast<size_t>(kCloseReasonCount));
   EXPECT_EQ(names.count("?"), 0u);
+  EXPECT_EQ(kCloseReasonCount, static_cast<int>(CloseReason::kTakenOver) + 1);
+}
+
+TEST(ResumeResults, NamesAreDistinctAndCoverTheCount) {
+  EXPECT_EQ(to_string(ResumeResult::kOk), "ok");
+  EXPECT_EQ(to_string(ResumeResult::kUnknown), "unknown");
+  EXPECT_EQ(to_string(ResumeResult::kBadSeq), "bad-seq");
+  EXPECT_EQ(to_string(ResumeResult::kReplayGap), "replay-gap");
+  EXPECT_EQ(to_string(ResumeResult::kTakenOver), "taken-over");
+  std::set<std::string_view> names;
+  for (int i = 0; i < kResumeResultCount; ++i) names.insert(to_string(static_cast<ResumeResult>(i)));
+  EXPECT_EQ(names.size(), static_cast<size_t>(kResumeResultCount));
+  EXPECT_EQ(names.count("?"), 0u);
+  EXPECT_EQ(kResumeResultCount, static_cast<int>(ResumeResult::kTakenOver) + 1);
 }
 
 // --------------------------------------------------------------- session ids
@@ -341,6 +358,26 @@ TEST(SessionIds, EveryPositionVaries) {
   }
   for (size_t p = 0; p < per_position.size(); ++p)
     EXPECT_EQ(per_position[p].size(), 16u) << "position " << p;
+}
+
+TEST(SessionIds, NoRandomByteIsUsedTwice) {
+  // Distinct ids are not enough: ids sharing random bytes (overlapping
+  // windows of the buffer, a byte spelled twice) are still distinct but
+  // partly predictable from each other. Two checks, each with a false-alarm
+  // probability far below 1e-9 for a sound generator:
+  //  - every 64-bit half of every id is unique across 10,000 ids;
+  //  - neighbouring bytes inside an id are equal about 1 time in 256.
+  SessionIdGenerator generator;
+  std::unordered_set<std::string> halves;
+  int equal_neighbours = 0, pairs = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::string id(view(generator.next()));
+    ASSERT_TRUE(halves.insert(id.substr(0, 16)).second) << "id " << i << " reuses random bytes";
+    ASSERT_TRUE(halves.insert(id.substr(16, 16)).second) << "id " << i << " reuses random bytes";
+    for (size_t b = 0; b + 4 <= id.size(); b += 2, ++pairs)
+      equal_neighbours += id.compare(b, 2, id, b + 2, 2) == 0 ? 1 : 0;
+  }
+  EXPECT_LT(equal_neighbours, 2 * pairs / 256) << "expected about " << pairs / 256;
 }
 
 TEST(SessionIds, TwoGeneratorsDoNotRepeatEachOther) {

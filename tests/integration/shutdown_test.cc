@@ -71,14 +71,20 @@ INSTANTIATE_TEST_SUITE_P(Signals, ShutdownTest,
                                            ShutdownSignal{SIGINT, "SIGINT"}),
                          [](const auto& test) { return std::string(test.param.name); });
 
-// With nobody connected there is nothing to linger for.
-TEST(Shutdown, IdleGatewayExitsPromptly) {
-  GatewayProcess gateway;
-  ASSERT_TRUE(gateway.start());  // default --linger 5s must not be waited out
-  gateway.signal(SIGTERM);
-  const auto status = gateway.wait_exit(after(seconds(2)));
-  ASSERT_TRUE(status) << "an idle gateway took more than 2 s to exit on SIGTERM";
-  EXPECT_TRUE(status->success()) << status->to_string();
+// With nobody connected there is nothing to linger for. A SIGTERM right after
+// the listening line is what a supervisor sends to a just-started server; it
+// is repeated because a start-up race (a helper thread not yet running when
+// the signal arrives) loses only now and then.
+TEST(Shutdown, FreshIdleGatewayExitsPromptly) {
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    GatewayProcess gateway;
+    ASSERT_TRUE(gateway.start());  // default --linger 5s must not be waited out
+    gateway.signal(SIGTERM);
+    const auto status = gateway.wait_exit(after(seconds(2)));
+    ASSERT_TRUE(status) << "an idle gateway took more than 2 s to exit on SIGTERM";
+    ASSERT_TRUE(status->success()) << status->to_string();
+  }
 }
 
 }  // namespace

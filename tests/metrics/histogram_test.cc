@@ -64,10 +64,14 @@ TEST(HistogramBuckets, BoundsTileTheRangeWithoutGapsOrOverlap) {
     const uint64_t lower = histogram_lower_bound(i);
     const uint64_t upper = histogram_upper_bound(i);
     ASSERT_LT(lower, upper);
-    if (i + 1 < kHistogramBuckets) ASSERT_EQ(upper, histogram_lower_bound(i + 1));
+    if (i + 1 < kHistogramBuckets) {
+      ASSERT_EQ(upper, histogram_lower_bound(i + 1));
+    }
     // Both ends of the bucket map back to it.
     ASSERT_EQ(histogram_index(lower), i);
-    if (i + 1 < kHistogramBuckets) ASSERT_EQ(histogram_index(upper - 1), i);
+    if (i + 1 < kHistogramBuckets) {
+      ASSERT_EQ(histogram_index(upper - 1), i);
+    }
   }
   EXPECT_EQ(histogram_upper_bound(kHistogramBuckets - 1), kLastBucketUpper);
 }

@@ -27,9 +27,13 @@ using exposition::Labels;
 // The protocol's spellings, written out (PROTOCOL.md section 5, docs/stats.md),
 // not taken from to_string(): the test must catch a renamed label value.
 const std::vector<std::string> kStates = {"connecting", "handshake", "ready", "closing"};
-const std::vector<std::string> kReasons = {"bye",          "eof",            "reset",
-                                           "handshake-timeout", "idle-timeout", "protocol-error",
-                                           "server-full",  "shutdown"};
+// Close reasons: docs/stats.md's closed_total keys, plus "taken-over" (the
+// connection whose session was resumed elsewhere, PROTOCOL.md section 7).
+const std::vector<std::string> kReasons = {"bye",         "eof",      "reset",     "handshake-timeout",
+                                           "idle-timeout", "protocol-error", "server-full",
+                                           "shutdown",    "taken-over"};
+// FLUX_RESUME outcomes: docs/stats.md's sessions.resumes_total keys.
+const std::vector<std::string> kResumeResults = {"ok", "unknown", "bad-seq", "replay-gap", "taken-over"};
 const std::vector<std::string> kErrorCodes = {
     "handshake-expected", "handshake-timeout", "unsupported-version", "frame-too-large",
     "idle-timeout",       "unknown-command",   "already-ready",       "server-full",
@@ -58,6 +62,10 @@ ReactorSnapshot crafted_reactor(uint64_t r) {
   s.block_bytes_in_use = v(), s.block_bytes_free = v();
   s.iterations_total = v(), s.busy_ns_total = v() * 1'000'000, s.poll_ns_total = v() * 3'000'000;
   s.last_turn_monotonic_ns = v(), s.voluntary_switches_total = v(), s.involuntary_switches_total = v();
+  s.sessions_attached = v(), s.sessions_detached = v(), s.replay_memory_bytes = v();
+  s.replay_frame_bytes = v(), s.sessions_created_total = v(), s.frames_replayed_total = v();
+  s.sessions_expired_total = v(), s.sessions_evicted_total = v();
+  for (auto& n : s.resumes_total) n = v();
   // Values on, around and past the coarse bounds, including > 60 s (+Inf).
   s.poll_wait = histogram_of({1'000, 1'001, 250'000 + r, 99'000'000, 61'000'000'000});
   s.loop_busy = histogram_of({0, 500 + r, 2'500, 2'500, 10'000'000, 60'000'000'000});
@@ -135,10 +143,12 @@ TEST_F(PrometheusCollectorTest, EveryFluxSeriesCarriesBothReactorLabels) {
 TEST_F(PrometheusCollectorTest, CountersAndOnlyCountersEndInTotal) {
   for (const auto& f : exposition_.families) {
     const bool total = f.name.ends_with("_total");
-    if (f.type == "counter") EXPECT_TRUE(total) << f.name << " is a counter without _total";
-    else EXPECT_FALSE(total) << f.name << " ends in _total but is a " << f.type;
-    for (const auto& s : f.samples)
-      if (f.type == "counter") EXPECT_EQ(s.name, f.name);
+    if (f.type == "counter") {
+      EXPECT_TRUE(total) << f.name << " is a counter without _total";
+      for (const auto& s : f.samples) EXPECT_EQ(s.name, f.name);
+    } else {
+      EXPECT_FALSE(total) << f.name << " ends in _total but is a " << f.type;
+    }
   }
 }
 
@@ -224,9 +234,17 @@ TEST_F(PrometheusCollectorTest, LabelValuesAreTheProtocolSpellings) {
     auto states = by_label("flux_connections", "state", r);
     auto reasons = by_label("flux_connections_closed_total", "reason", r);
     auto codes = by_label("flux_protocol_errors_total", "code", r);
+    auto results = by_label("flux_resumes_total", "result", r);
+    auto sessions = by_label("flux_sessions", "state", r);
     EXPECT_EQ(states.size(), kStates.size());
     EXPECT_EQ(reasons.size(), kReasons.size());
     EXPECT_EQ(codes.size(), kErrorCodes.size());
+    EXPECT_EQ(results.size(), kResumeResults.size());
+    EXPECT_EQ(sessions.size(), 2u);
+    EXPECT_EQ(sessions["attached"], double(s.sessions_attached));
+    EXPECT_EQ(sessions["detached"], double(s.sessions_detached));
+    for (size_t i = 0; i < kResumeResults.size(); ++i)
+      EXPECT_EQ(results[kResumeResults[i]], double(s.resumes_total[i])) << "result=\"" << kResumeResults[i] << "\"";
     for (size_t i = 0; i < kStates.size(); ++i)
       EXPECT_EQ(states[kStates[i]], double(s.by_state[i])) << "state=\"" << kStates[i] << "\"";
     for (size_t i = 0; i < kReasons.size(); ++i)
@@ -268,6 +286,12 @@ TEST_F(PrometheusCollectorTest, ScalarSeriesCarryTheirReactorsFigures) {
        [](auto& s) { return double(s.voluntary_switches_total); }},
       {"flux_context_switches_total", "counter", {{"kind", "involuntary"}},
        [](auto& s) { return double(s.involuntary_switches_total); }},
+      {"flux_sessions_created_total", "counter", {}, [](auto& s) { return double(s.sessions_created_total); }},
+      {"flux_replayed_frames_total", "counter", {}, [](auto& s) { return double(s.frames_replayed_total); }},
+      {"flux_sessions_expired_total", "counter", {}, [](auto& s) { return double(s.sessions_expired_total); }},
+      {"flux_sessions_evicted_total", "counter", {}, [](auto& s) { return double(s.sessions_evicted_total); }},
+      {"flux_replay_memory_bytes", "gauge", {}, [](auto& s) { return double(s.replay_memory_bytes); }},
+      {"flux_replay_frame_bytes", "gauge", {}, [](auto& s) { return double(s.replay_frame_bytes); }},
       {"flux_connections", "gauge", {{"state", "ready"}},
        [](auto& s) { return double(s.by_state[static_cast<size_t>(ConnState::kReady)]); }},
   };
