@@ -8,7 +8,13 @@ BufferPool::BufferPool(size_t block_size, size_t preallocated, PoolMetrics& metr
     : block_size_(block_size), metrics_(metrics) {
   blocks_.reserve(preallocated);
   for (size_t i = 0; i < preallocated; ++i) grow();
-  publish();
+}
+
+// Blocks still lent out when the pool goes are the owners' bug, but the
+// gauges stay truthful either way: this pool's bytes leave them.
+BufferPool::~BufferPool() {
+  metrics_.block_bytes_free.sub(free_count_ * block_size_);
+  metrics_.block_bytes_in_use.sub((blocks_.size() - free_count_) * block_size_);
 }
 
 size_t BufferPool::block_size_for(uint32_t max_frame) {
@@ -27,7 +33,8 @@ BlockRef BufferPool::acquire() {
   block->chain_used = 0;
   block->refs = 1;
   metrics_.block_acquires_total.add();
-  publish();
+  metrics_.block_bytes_free.sub(block_size_);
+  metrics_.block_bytes_in_use.add(block_size_);
   return BlockRef(block);
 }
 
@@ -41,18 +48,15 @@ void BufferPool::grow() {
   ++free_count_;
   blocks_.push_back(std::move(block));
   metrics_.block_allocations_total.add();
+  metrics_.block_bytes_free.add(block_size_);
 }
 
 void BufferPool::release(Block* block) noexcept {
   block->next_free = free_list_;
   free_list_ = block;
   ++free_count_;
-  publish();
-}
-
-void BufferPool::publish() noexcept {
-  metrics_.block_bytes_free.set(free_count_ * block_size_);
-  metrics_.block_bytes_in_use.set((blocks_.size() - free_count_) * block_size_);
+  metrics_.block_bytes_in_use.sub(block_size_);
+  metrics_.block_bytes_free.add(block_size_);
 }
 
 }  // namespace flux

@@ -13,7 +13,9 @@
 //
 // The pool only ever grows: a steady state that fits the blocks it already
 // has allocates nothing. Each growth is counted in
-// PoolMetrics::block_allocations_total (the buffer allocation rate).
+// PoolMetrics::block_allocations_total (the buffer allocation rate). Several
+// pools of one reactor (read blocks, replay blocks) may share one
+// PoolMetrics: the byte gauges move by deltas, so they add up.
 //
 // Thread contract: reactor thread only (no locks, plain reference counts).
 
@@ -92,6 +94,7 @@ class BufferPool {
   // block_size: bytes per block; preallocated: blocks created up front
   // (counted as allocations too: they are the warm-up).
   BufferPool(size_t block_size, size_t preallocated, PoolMetrics& metrics);
+  ~BufferPool();
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
@@ -110,7 +113,6 @@ class BufferPool {
   friend class BlockRef;
   void grow();
   void release(Block* block) noexcept;
-  void publish() noexcept;
 
   size_t block_size_;
   std::vector<std::unique_ptr<Block>> blocks_;  // owns every block ever made

@@ -79,6 +79,7 @@ class alignas(64) LatencyHistogram {
   // Single writer. Relaxed load+store: no read-modify-write needed.
   void record(uint64_t ns) noexcept { record_many(ns, 1); }
   void record_many(uint64_t ns, uint64_t times) noexcept {
+    if (times == 0) return;
     bump(buckets_[histogram_index(ns)], times);
     bump(prometheus_[prometheus_index(ns)], times);
     bump(sum_ns_, ns * times);

@@ -308,7 +308,7 @@ static int parse_args(int argc, char **argv, struct sockaddr_in *addr) {
   addr->sin_family = AF_INET;
   addr->sin_port = 0;
   addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
     const char *value = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(argv[i], "--port") == 0 && value) {
       char *end;
@@ -320,7 +320,6 @@ static int parse_args(int argc, char **argv, struct sockaddr_in *addr) {
     } else {
       return -1;
     }
-    ++i;
   }
   return 0;
 }

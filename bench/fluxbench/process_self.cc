@@ -1,6 +1,7 @@
 #include "bench/fluxbench/process_self.h"
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <cstdio>
 #include <cstring>
@@ -18,13 +19,13 @@ uint64_t raise_open_file_limit() {
   return limit.rlim_cur;
 }
 
+// CLOCK_PROCESS_CPUTIME_ID is the scheduler's exact runtime; getrusage()
+// splits it by sampled ticks and can stand still for seconds on a tickless
+// kernel.
 double self_cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 uint64_t self_rss_bytes() {

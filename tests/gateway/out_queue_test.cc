@@ -161,6 +161,17 @@ TEST_F(OutQueueTest, TailFramesReferenceTheBlockUntilWritten) {
   EXPECT_EQ(read_available(reader_.get()), expected);
 }
 
+TEST_F(OutQueueTest, EchoWithNoTextIsHeaderPlusTail) {
+  // Exactly how Connection queues a data echo: a default (null) text view.
+  // Copying zero bytes from a null pointer is still undefined behaviour for
+  // memcpy, which UBSan builds report here.
+  BlockRef block = patterned_block(11);
+  queue_.push(std::string_view{}, block.share(), view_of(block, 3, 21));
+  EXPECT_EQ(queue_.pending_bytes(), 4u + 21u);
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(read_available(reader_.get()), wire_frame(view_of(block, 3, 21)));
+}
+
 TEST_F(OutQueueTest, TailIsAViewNotACopy) {
   BlockRef block = patterned_block(2);
   std::memcpy(block.data(), "before", 6);

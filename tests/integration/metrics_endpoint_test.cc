@@ -147,7 +147,7 @@ class MetricsEndpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
     started_before_ = Clock::now();
-    ASSERT_TRUE(gateway_.start({"--linger", "1s"}));
+    ASSERT_TRUE(gateway_.start(gateway_args()));
     started_after_ = Clock::now();
     http_ = std::make_unique<MetricsHttp>(gateway_.metrics_port());
   }
@@ -165,6 +165,8 @@ class MetricsEndpointTest : public ::testing::Test {
     ASSERT_TRUE(status) << "no exit " << kExitWait.count() << " s after SIGTERM";
     EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n" << gateway_.stderr_text();
   }
+
+  virtual std::vector<std::string> gateway_args() const { return {"--linger", "1s"}; }
 
   TestClient& new_client() {
     clients_.emplace_back();
@@ -221,6 +223,13 @@ TEST_F(MetricsEndpointTest, ReadyGaugeCountsHandshakenClients) {
 // out is counted exactly once, with its header, and only echoes are timed.
 TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
   constexpr size_t kEchoes = 500;
+  // Deltas from before the client came (a fresh gateway: zeros, but the
+  // test does not rely on that).
+  auto before = http_->scrape();
+  ASSERT_TRUE(before);
+  auto base = [&](const std::string& name, const Labels& labels = r0()) {
+    return before->value(name, labels).value_or(0);
+  };
   TestClient& client = new_client();
   ASSERT_TRUE(client.connect(gateway_.port()));
   std::string session_id;
@@ -245,22 +254,26 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
   }
 
   EXPECT_TRUE(eventually(after(kPromptWait), [&] {
-    return scrape_shows(*http_, {{"flux_frames_received_total", r0(), double(frames)},
-                                 {"flux_frames_sent_total", r0(), double(frames)},
-                                 {"flux_received_bytes_total", r0(), double(bytes_in)},
-                                 {"flux_sent_bytes_total", r0(), double(bytes_out)},
-                                 {"flux_echo_latency_seconds_count", r0(), double(kEchoes)},
-                                 {"flux_protocol_errors_total", r0({{"code", "unknown-command"}}), 1},
-                                 {"flux_output_queued_bytes", r0(), 0}});
+    return scrape_shows(
+        *http_,
+        {{"flux_frames_received_total", r0(), base("flux_frames_received_total") + double(frames)},
+         {"flux_frames_sent_total", r0(), base("flux_frames_sent_total") + double(frames)},
+         {"flux_received_bytes_total", r0(), base("flux_received_bytes_total") + double(bytes_in)},
+         {"flux_sent_bytes_total", r0(), base("flux_sent_bytes_total") + double(bytes_out)},
+         {"flux_echo_latency_seconds_count", r0(), base("flux_echo_latency_seconds_count") + double(kEchoes)},
+         {"flux_protocol_errors_total", r0({{"code", "unknown-command"}}),
+          base("flux_protocol_errors_total", r0({{"code", "unknown-command"}})) + 1},
+         {"flux_output_queued_bytes", r0(), 0}});
   }));
   auto stats = http_->stats();
   ASSERT_TRUE(stats);
   const json& traffic = (*stats)["total"]["traffic"];
-  EXPECT_EQ(traffic["frames_in_total"], frames);
-  EXPECT_EQ(traffic["frames_out_total"], frames);
-  EXPECT_EQ(traffic["bytes_in_total"], bytes_in);
-  EXPECT_EQ(traffic["bytes_out_total"], bytes_out);
-  EXPECT_EQ((*stats)["total"]["latency_seconds"]["echo"]["count"], kEchoes);
+  EXPECT_EQ(traffic["frames_in_total"].get<double>(), base("flux_frames_received_total") + double(frames));
+  EXPECT_EQ(traffic["frames_out_total"].get<double>(), base("flux_frames_sent_total") + double(frames));
+  EXPECT_EQ(traffic["bytes_in_total"].get<double>(), base("flux_received_bytes_total") + double(bytes_in));
+  EXPECT_EQ(traffic["bytes_out_total"].get<double>(), base("flux_sent_bytes_total") + double(bytes_out));
+  EXPECT_EQ((*stats)["total"]["latency_seconds"]["echo"]["count"].get<double>(),
+            base("flux_echo_latency_seconds_count") + double(kEchoes));
   // Echo latency on loopback: positive, and well under a second each.
   const double echo_sum = (*stats)["total"]["latency_seconds"]["echo"]["sum"].get<double>();
   EXPECT_GT(echo_sum, 0.0);
@@ -565,6 +578,63 @@ TEST_F(MetricsEndpointTest, SecondIdenticalBatchAllocatesNoBuffers) {
   auto stats = http_->stats();
   ASSERT_TRUE(stats);
   EXPECT_EQ((*stats)["total"]["buffers"]["allocations_total"].get<double>(), second.allocations);
+}
+
+// A gateway whose detached sessions expire quickly.
+class PoolGaugeTest : public MetricsEndpointTest {
+ protected:
+  std::vector<std::string> gateway_args() const override {
+    return {"--linger", "1s", "--resume-window", "300ms"};
+  }
+};
+
+// flux_buffer_pool_{in_use,free}_bytes: the pools only ever grow (BufferPool),
+// so the bytes they hold, lent out plus free, never shrink, and are not zero
+// once blocks have been allocated. Checked at start, after echoes (replay
+// blocks taken) and after the session expired (replay blocks given back).
+TEST_F(PoolGaugeTest, PoolGaugesAccountForEveryPooledBlockAndNeverShrink) {
+  struct Pools {
+    double block_allocations = -1, bytes = -1;
+    std::string text;
+  };
+  auto pools = [&]() -> Pools {
+    Pools p;
+    auto e = http_->scrape();
+    if (!e) return p;
+    const double in_use = e->value("flux_buffer_pool_in_use_bytes", r0()).value_or(-1);
+    const double free = e->value("flux_buffer_pool_free_bytes", r0()).value_or(-1);
+    p.block_allocations = e->value("flux_buffer_allocations_total", r0({{"pool", "block"}})).value_or(-1);
+    p.bytes = in_use + free;
+    p.text = "in_use " + std::to_string(in_use) + " + free " + std::to_string(free) + " bytes, " +
+             std::to_string(p.block_allocations) + " block allocations";
+    return p;
+  };
+  const Pools at_start = pools();
+  EXPECT_GT(at_start.block_allocations, 0) << "no preallocated blocks? " << at_start.text;
+  EXPECT_GT(at_start.bytes, 0) << "blocks were allocated, the pool gauges hold none: " << at_start.text;
+
+  Pools after_echoes;
+  {
+    TestClient client;
+    ASSERT_TRUE(client.connect(gateway_.port()));
+    ASSERT_TRUE(client.handshake());
+    for (uint64_t i = 0; i < 100; ++i) {
+      const std::string payload = make_payload(i, 1000);
+      ASSERT_TRUE(client.send_frame(payload));
+      ASSERT_TRUE(client.expect_frame(payload));
+    }
+    after_echoes = pools();
+    EXPECT_GE(after_echoes.bytes, at_start.bytes) << "start: " << at_start.text << "; after echoes: "
+                                                  << after_echoes.text;
+  }  // EOF: the session is detached, then expires and frees its replay blocks
+  EXPECT_TRUE(eventually(after(kPromptWait), [&] {
+    return scrape_shows(*http_, {{"flux_sessions_expired_total", r0(), 1},
+                                 {"flux_sessions", r0({{"state", "detached"}}), 0},
+                                 {"flux_replay_memory_bytes", r0(), 0}});
+  }));
+  const Pools after_expiry = pools();
+  EXPECT_GE(after_expiry.bytes, after_echoes.bytes) << "after echoes: " << after_echoes.text
+                                                    << "; after expiry: " << after_expiry.text;
 }
 
 }  // namespace

@@ -1,0 +1,152 @@
+// fluxbench smoke test: the real binaries over loopback, at small scale.
+// It checks that fluxbench measures correctly (zero errors, frames counted,
+// percentiles ordered, failures counted, bounds kept), not how fast anything
+// is. Binaries come from CMake (FLUXBENCH_BIN, FLUX_GATEWAY_BIN,
+// FLUX_BASELINE_BIN); an environment variable of the same name overrides each.
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "bench/child_process.h"
+
+namespace flux::benchtest {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+std::string binary(const char* env_name, const char* built) {
+  const char* from_env = std::getenv(env_name);
+  return from_env != nullptr && *from_env != '\0' ? from_env : built;
+}
+
+std::string fluxbench() { return binary("FLUXBENCH_BIN", FLUXBENCH_BIN); }
+
+// Runs fluxbench --json with `args`; the process must finish well inside
+// its own bound (connect budget + warm-up + duration + grace).
+json run_fluxbench(std::vector<std::string> args, int expected_exit = 0) {
+  args.insert(args.begin(), {fluxbench(), "--json", "--no-progress"});
+  const CommandResult r = run_command(args, seconds(20));
+  EXPECT_TRUE(r.exit_code.has_value()) << "fluxbench did not stop by itself";
+  EXPECT_EQ(r.exit_code.value_or(-1), expected_exit) << r.out;
+  const json j = json::parse(r.out, nullptr, false);
+  EXPECT_TRUE(j.is_object()) << "not JSON: " << r.out;
+  return j.is_object() ? j : json::object();
+}
+
+void expect_clean(const json& j, uint64_t conns) {
+  EXPECT_EQ(j["result"], "ok") << j.dump(2);
+  EXPECT_EQ(j["errors"], 0);
+  EXPECT_EQ(j["frames"]["mismatched"], 0);
+  EXPECT_EQ(j["frames"]["lost"], 0);
+  EXPECT_EQ(j["frames"]["server_errors"], 0);
+  EXPECT_EQ(j["connections"]["ready"], conns);
+  EXPECT_EQ(j["connections"]["closed_clean"], conns) << "every connection ends with FLUX_BYE";
+  EXPECT_GT(j["frames"]["received_measured"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["frames"]["sent"], j["frames"]["received"]);
+  EXPECT_GT(j["throughput"]["frames_per_second"].get<double>(), 0.0);
+}
+
+void expect_ordered_percentiles(const json& latency) {
+  ASSERT_TRUE(latency.is_object());
+  EXPECT_GT(latency["count"].get<uint64_t>(), 0u);
+  const std::vector<const char*> keys = {"p50", "p90", "p99", "p999", "p9999", "max"};
+  double previous = 0;
+  for (const char* key : keys) {
+    const double v = latency[key].get<double>();
+    EXPECT_GE(v, previous) << key << " in " << latency.dump();
+    previous = v;
+  }
+  EXPECT_GT(latency["p50"].get<double>(), 0.0);
+}
+
+std::vector<std::string> target(uint16_t port) { return {"--port", std::to_string(port)}; }
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+class GatewaySmoke : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(gateway_.start({binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
+                                "--metrics-port", "0"},
+                               error))
+        << error;
+  }
+  std::string stats_url() const {
+    return "http://127.0.0.1:" + std::to_string(gateway_.metrics_port()) + "/stats";
+  }
+  ServerProcess gateway_;
+};
+
+TEST_F(GatewaySmoke, ClosedLoopEchoesEverythingInOrder) {
+  const json j = run_fluxbench(target(gateway_.port()) +
+                               std::vector<std::string>{"--conns", "50", "--window", "4",
+                                                        "--warmup", "500ms", "--duration", "2500ms",
+                                                        "--stats-url", stats_url()});
+  expect_clean(j, 50);
+  expect_ordered_percentiles(j["latency_us"]);
+  EXPECT_TRUE(j["send_lag_us"].is_null());
+  ASSERT_TRUE(j["server"].is_object()) << "--stats-url was given";
+  EXPECT_GE(j["server"]["samples"].get<int>(), 1);
+  EXPECT_TRUE(j["server"]["cpu_percent"].is_number()) << j["server"].dump();
+}
+
+TEST_F(GatewaySmoke, OpenLoopKeepsItsSchedule) {
+  const json j = run_fluxbench(target(gateway_.port()) +
+                               std::vector<std::string>{"--conns", "50", "--rate", "2000",
+                                                        "--warmup", "500ms", "--duration", "1500ms",
+                                                        "--threads", "2"});
+  expect_clean(j, 50);
+  expect_ordered_percentiles(j["latency_us"]);
+  expect_ordered_percentiles(j["send_lag_us"]);
+  // 1.5 s at 2000/s: the schedule, not the server's speed, sets the count.
+  EXPECT_NEAR(j["latency_us"]["count"].get<double>(), 3000.0, 3000.0 * 0.05);
+}
+
+TEST(BaselineSmoke, ClosedLoopAgainstTheSpeedOfLight) {
+  ServerProcess baseline;
+  std::string error;
+  ASSERT_TRUE(baseline.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error))
+      << error;
+  EXPECT_EQ(baseline.metrics_port(), 0);
+  const json j = run_fluxbench(target(baseline.port()) +
+                               std::vector<std::string>{"--conns", "50", "--window", "4",
+                                                        "--warmup", "500ms", "--duration", "1500ms",
+                                                        "--size", "200"});
+  expect_clean(j, 50);
+  expect_ordered_percentiles(j["latency_us"]);
+}
+
+TEST(FluxbenchFailures, RefusedConnectionsAreCountedNotFatal) {
+  // Find a port nobody listens on: start a baseline, note its port, stop it.
+  uint16_t port = 0;
+  {
+    ServerProcess gone;
+    std::string error;
+    ASSERT_TRUE(gone.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error));
+    port = gone.port();
+  }
+  const json j = run_fluxbench(target(port) + std::vector<std::string>{"--conns", "5",
+                                                                       "--duration", "200ms"},
+                               /*expected_exit=*/3);
+  EXPECT_EQ(j["result"], "no-connections");
+  EXPECT_EQ(j["connections"]["connect_failed"], 5);
+  EXPECT_EQ(j["errors"], 0);
+}
+
+TEST(FluxbenchFailures, RefusesNonLoopbackTargets) {
+  const CommandResult r = run_command({fluxbench(), "--host", "10.1.2.3", "--duration", "1s"},
+                                      seconds(5));
+  EXPECT_EQ(r.exit_code.value_or(-1), 2);
+}
+
+}  // namespace
+}  // namespace flux::benchtest
