@@ -99,12 +99,21 @@ void Reactor::handle_signals() {
 }
 
 void Reactor::run() {
-  while (!(shutting_down_ && connections_.empty())) {
-    loop_clock_.before_poll();
-    event_base_loop(base_.get(), EVLOOP_ONCE);
-    reap_closed();
-    sessions_.reap();
-  }
+  while (!(shutting_down_ && connections_.empty())) run_once(true);
+}
+
+void Reactor::run_once(bool block) {
+  loop_clock_.before_poll();
+  event_base_loop(base_.get(), block ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
+  reap_closed();
+  sessions_.reap();
+}
+
+void Reactor::adopt(Fd fd) {
+  sockaddr_storage peer{};
+  peer.ss_family = AF_UNIX;
+  metrics_.connections.accepted_total.add();
+  on_accept(std::move(fd), peer);
 }
 
 void Reactor::request_shutdown() noexcept { event_active(shutdown_event_.get(), 0, 0); }
@@ -167,6 +176,7 @@ namespace {
 std::string format_peer(const sockaddr_storage& peer) {
   char host[INET6_ADDRSTRLEN] = "?";
   char text[INET6_ADDRSTRLEN + 16];
+  if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return "local";
   if (peer.ss_family == AF_INET) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
     inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);

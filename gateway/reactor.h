@@ -55,6 +55,12 @@ class Reactor final : public ConnectionOwner {
 
   // Runs until shutdown has drained every connection.
   void run();
+  // One loop iteration (blocking until something happens, or not), then the
+  // deferred frees. For harnesses that drive the loop themselves (fuzzing).
+  void run_once(bool block);
+  // Serves an already-connected socket as if it had just been accepted
+  // (harnesses: a socketpair end). Reactor thread only.
+  void adopt(Fd fd);
 
   // Any thread: begins the graceful shutdown on the reactor thread.
   void request_shutdown() noexcept;

@@ -125,6 +125,9 @@ void Runner::traffic_phase() {
       rss_at_end_ = self_rss_bytes();  // every connection still open
       if (poller_) poller_->poll_window_end(kStatsTimeoutMs);
     }
+    if (at_end && !control_.say_bye.load(std::memory_order_relaxed) && drained(now)) {
+      control_.say_bye.store(true, std::memory_order_relaxed);
+    }
     now = mono_ns();
     if (now >= next_tick_ns_) {
       const char* phase = now < timeline_.start_ns     ? "connect"
@@ -177,6 +180,14 @@ bool Runner::interrupted() {
   if (!g_interrupted.load(std::memory_order_relaxed)) return false;
   control_.stop.store(true, std::memory_order_relaxed);
   return true;
+}
+
+// Nothing in flight anywhere (every frame sent was echoed, mismatched or
+// lost), or half the grace is gone and the rest is for the goodbyes.
+bool Runner::drained(uint64_t now) const {
+  const Totals t = totals();
+  return t.sent == t.received + t.mismatched + t.lost ||
+         now >= timeline_.end_ns + options_.grace_ns / 2;
 }
 
 bool Runner::all_done() const {

@@ -11,6 +11,7 @@
 //     ready_total, start_ns ---------->  traffic: warm-up, measured, drain
 //   ticks: progress, /stats <- counters, histograms (relaxed atomics)
 //   warm_end, end: edge samples
+//   nothing in flight: say_bye -------->  FLUX_BYE, close
 //   wait for done() <------------------  hard stop at end + grace, at the latest
 //   join, merge
 //
@@ -48,6 +49,7 @@ class Runner {
   void sleep_until(uint64_t deadline_ns) const;
   bool interrupted();
   bool all_done() const;
+  bool drained(uint64_t now) const;
   Totals totals() const;
   Histogram merged(const LatencyRecorder& (Worker::*which)() const noexcept) const;
   RunResult collect();

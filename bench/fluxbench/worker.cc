@@ -181,11 +181,12 @@ void Worker::traffic_phase(uint64_t now) {
     hard_stop();
     return;
   }
-  if (!swept_ && now >= timeline_.end_ns) end_sweep(now);
+  if (!swept_ && control_.say_bye.load(std::memory_order_relaxed)) end_sweep(now);
   if (open_count_ == 0) finished_ = true;
 }
 
-// The measured window is over: connections with nothing in flight say BYE.
+// Every worker has drained: connections with nothing left to do say BYE
+// (the others do when their last echo arrives, in try_finish()).
 void Worker::end_sweep(uint64_t now) {
   swept_ = true;
   for (Connection& c : conns_) try_finish(c, now);
@@ -224,8 +225,10 @@ uint64_t Worker::next_wake(uint64_t now) const {
     }
     return wake;
   }
-  uint64_t wake = std::min(now + kTrafficTick, timeline_.hard_stop_ns);
-  if (!swept_) wake = std::min(wake, timeline_.end_ns);
+  // After the end, poll for say_bye as the main thread does.
+  const uint64_t tick = now >= timeline_.end_ns && !swept_ ? kConnectPhaseTick : kTrafficTick;
+  uint64_t wake = std::min(now + tick, timeline_.hard_stop_ns);
+  if (!swept_) wake = std::min(wake, std::max(now, timeline_.end_ns));
   if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
   return wake;
 }
@@ -504,9 +507,9 @@ bool Worker::sending_over(const Connection& c, uint64_t now) const {
   return c.intended_ns(c.next_counter) >= timeline_.end_ns;
 }
 
-// Nothing left to send or to receive: say goodbye.
+// Nothing left to send or to receive, and the drain is over: say goodbye.
 void Worker::try_finish(Connection& c, uint64_t now) {
-  if (c.state != ConnState::kReady || !c.sent.empty() || c.out_pending() ||
+  if (!swept_ || c.state != ConnState::kReady || !c.sent.empty() || c.out_pending() ||
       !sending_over(c, now)) {
     return;
   }

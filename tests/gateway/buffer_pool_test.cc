@@ -165,6 +165,42 @@ TEST_F(BufferPoolTest, SharingDoesNotMoveTheGauges) {
   expect_gauges_consistent(pool);
 }
 
+TEST_F(BufferPoolTest, PoolsSharingOneMetricsBlockAddUp) {
+  // A reactor's read pool and replay pool report into one PoolMetrics: each
+  // gauge must be the sum over both pools, never the last writer's view.
+  BufferPool small(kBlockSize, 2, metrics_);
+  BufferPool large(4 * kBlockSize, 1, metrics_);
+  EXPECT_EQ(metrics_.block_allocations_total.get(), 3u);
+  EXPECT_EQ(metrics_.block_bytes_free.get(), 2 * kBlockSize + 4 * kBlockSize);
+
+  BlockRef a = small.acquire();
+  BlockRef b = large.acquire();
+  EXPECT_EQ(metrics_.block_bytes_in_use.get(), kBlockSize + 4 * kBlockSize);
+  EXPECT_EQ(metrics_.block_bytes_free.get(), kBlockSize);
+  BlockRef c = large.acquire();  // grows the large pool
+  EXPECT_EQ(metrics_.block_allocations_total.get(), 4u);
+  EXPECT_EQ(metrics_.block_bytes_in_use.get(), kBlockSize + 8 * kBlockSize);
+
+  a.reset();
+  b.reset();
+  c.reset();
+  EXPECT_EQ(metrics_.block_bytes_in_use.get(), 0u);
+  EXPECT_EQ(metrics_.block_bytes_free.get(), 2 * kBlockSize + 8 * kBlockSize);
+  EXPECT_EQ(metrics_.block_acquires_total.get(), 3u);
+}
+
+TEST_F(BufferPoolTest, ADestroyedPoolLeavesTheGauges) {
+  BufferPool kept(kBlockSize, 2, metrics_);
+  BlockRef held = kept.acquire();
+  {
+    BufferPool gone(2 * kBlockSize, 3, metrics_);
+    BlockRef used = gone.acquire();
+  }
+  EXPECT_EQ(metrics_.block_bytes_in_use.get(), kBlockSize) << "only `kept`'s block is in use";
+  EXPECT_EQ(metrics_.block_bytes_free.get(), kBlockSize) << "only `kept`'s free block is left";
+  EXPECT_EQ(metrics_.block_allocations_total.get(), 5u) << "a counter never goes back";
+}
+
 // ---------------------------------------------------- references and unique
 
 TEST_F(BufferPoolTest, ShareKeepsTheBlockAliveUntilTheLastReference) {

@@ -2,14 +2,13 @@
 //
 // A non-blocking AF_UNIX stream socketpair stands in for the client: it has
 // the same partial-write and EAGAIN behaviour as TCP, and its send buffer can
-// be shrunk to force many partial writes without any timing. The peer's bytes
-// are decoded by the test's own frame reader, so a wrong header, a reordered
-// or a torn frame shows up as different bytes.
+// be shrunk to force many partial writes without any timing. The expected
+// bytes are built by the test itself (not by encode_frame_header), so a wrong
+// header, a reordered or a torn frame shows up as a byte difference.
 
 #include "gateway/out_queue.h"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -267,7 +266,7 @@ TEST_F(OutQueueTest, MoreFramesThanOneSendmsgBatchAllGoOutInOrder) {
 
 // ------------------------------------------------------------ partial writes
 
-// Ends of whole frames within `stream`, as byte offsets.
+// Where each frame ends in the concatenated stream, as byte offsets.
 std::vector<size_t> frame_ends(const std::vector<std::string>& frames) {
   std::vector<size_t> ends;
   size_t at = 0;

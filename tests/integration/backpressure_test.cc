@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "integration/assertions.h"
 #include "integration/gateway_process.h"
 #include "integration/test_client.h"
 
@@ -31,14 +32,6 @@ constexpr uint64_t kMiB = 1024 * 1024;
 // without back-pressure by most of the 50 MiB minus what the kernel buffers
 // hold (a few MiB). 24 MiB separates the two with room on both sides.
 constexpr uint64_t kMaxGrowth = 24 * kMiB;
-
-::testing::AssertionResult serves_new_client(const GatewayProcess& gateway) {
-  TestClient client;
-  if (auto c = client.connect(gateway.port()); !c) return c;
-  if (auto h = client.handshake(); !h) return h;
-  if (auto s = client.send_frame("bystander"); !s) return s;
-  return client.expect_frame("bystander");
-}
 
 TEST(Backpressure, SilentReaderIsPausedThenReceivesEverythingInOrder) {
   GatewayProcess gateway;
@@ -57,7 +50,7 @@ TEST(Backpressure, SilentReaderIsPausedThenReceivesEverythingInOrder) {
   // Send without reading until the gateway stops taking bytes for a second.
   const size_t sent = writer.send_until_stalled(stream, seconds(1), after(seconds(30)));
   // The paused connection does not block the loop for anyone else.
-  EXPECT_TRUE(serves_new_client(gateway));
+  EXPECT_TRUE(serves_new_client(gateway.port()));
   const auto peak = peak_resident_bytes(gateway.pid());
   ASSERT_TRUE(peak);
   const uint64_t growth = *peak > *baseline ? *peak - *baseline : 0;

@@ -180,6 +180,17 @@ bool drain_pipes(int out_fd, int err_fd, RunResult& result, Deadline deadline) {
   return true;
 }
 
+// The marker of a sanitizer report in `text`, or nullptr. A sanitized
+// gateway may report a race or a leak and carry on (TSan does by default),
+// so the test that provoked it would otherwise pass.
+const char* sanitizer_report_in(const std::string& text) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "WARNING: ThreadSanitizer", "runtime error:"}) {
+    if (text.find(marker) != std::string::npos) return marker;
+  }
+  return nullptr;
+}
+
 std::optional<uint64_t> status_field_bytes(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -265,6 +276,9 @@ GatewayProcess::~GatewayProcess() {
   if (pid_ > 0 && !exit_status_) kill_and_reap();
   stop_reader_ = true;
   if (stdout_reader_.joinable()) stdout_reader_.join();
+  if (const char* report = sanitizer_report_in(stderr_text())) {
+    ADD_FAILURE() << "the gateway's stderr holds a sanitizer report (" << report << ")";
+  }
   if (::testing::Test::HasFailure() && stderr_fd_ >= 0) {
     std::cerr << "---- flux-gateway stderr (pid " << pid_ << ", " << status << ") ----\n"
               << tail(stderr_text(), kStderrTailBytes) << "---- end of gateway stderr ----\n";
@@ -344,8 +358,8 @@ void GatewayProcess::read_stdout(int fd) {
     const bool closed = stdout_closed_;
     lock.unlock();
     auto failure = ::testing::AssertionFailure();
-    failure << (closed ? "gateway closed stdout" : "gateway did not print")
-            << " without a line `listening port=<p> metrics_port=<m>` within 10 s";
+    failure << (closed ? "gateway closed stdout before printing" : "gateway did not print")
+            << " `listening port=<p> metrics_port=<m>` within 10 s";
     if (auto status = wait_exit(after(std::chrono::milliseconds(200)))) {
       failure << "; it ended with " << status->to_string();
     }

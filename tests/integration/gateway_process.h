@@ -17,8 +17,9 @@
 //
 // Thread contract: a GatewayProcess is used by the test thread only; its
 // stdout reader thread is internal. The destructor SIGKILLs and reaps a child
-// that is still running, and prints the gateway's stderr when the current
-// test has failed, so a failure always comes with the server's side of it.
+// that is still running, fails the test if the gateway's stderr holds a
+// sanitizer report, and prints that stderr when the current test has failed,
+// so a failure always comes with the server's side of it.
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

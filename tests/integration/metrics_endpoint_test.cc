@@ -15,14 +15,18 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
+#include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "integration/gateway_process.h"
@@ -53,7 +57,9 @@ class MetricsHttp {
   }
 
   httplib::Result get(const std::string& path) { return client_.Get(path.c_str()); }
-  httplib::Result post(const std::string& path) { return client_.Post(path.c_str(), "x", "text/plain"); }
+  httplib::Result post(const std::string& path) {
+    return client_.Post(path.c_str(), "x", "text/plain");
+  }
 
   // GET path, which must answer 200; the body, or nullopt with a failure noted.
   std::optional<std::string> body(const std::string& path) {
@@ -106,13 +112,14 @@ class MetricsHttp {
 }
 
 // Compares a series with `want`; a missing series is a failure too.
-::testing::AssertionResult series_is(const Exposition& e, const std::string& name, const Labels& labels,
-                                     double want) {
+::testing::AssertionResult series_is(const Exposition& e, const std::string& name,
+                                     const Labels& labels, double want) {
   auto got = e.value(name, labels);
-  if (!got) return ::testing::AssertionFailure() << exposition::series_key(name, labels) << " is missing";
+  if (!got)
+    return ::testing::AssertionFailure() << exposition::series_key(name, labels) << " is missing";
   if (*got != want)
-    return ::testing::AssertionFailure() << exposition::series_key(name, labels) << " = " << *got
-                                         << ", want " << want;
+    return ::testing::AssertionFailure()
+           << exposition::series_key(name, labels) << " = " << *got << ", want " << want;
   return ::testing::AssertionSuccess();
 }
 
@@ -139,7 +146,9 @@ uint16_t local_port(const TestClient& client) {
   return ntohs(addr.sin_port);
 }
 
-size_t frame_bytes(std::string_view payload) { return 4 + payload.size(); }
+size_t frame_bytes(std::string_view payload) {
+  return 4 + payload.size();
+}
 
 // ------------------------------------------------------------------ fixture
 
@@ -156,6 +165,7 @@ class MetricsEndpointTest : public ::testing::Test {
   void TearDown() override {
     clients_.clear();
     http_.reset();
+    if (gateway_.pid() < 0) return;  // never started: SetUp said why
     if (!gateway_.running()) {
       ADD_FAILURE() << "the gateway died during the test: " << gateway_.status_text();
       return;
@@ -163,7 +173,8 @@ class MetricsEndpointTest : public ::testing::Test {
     gateway_.signal(SIGTERM);
     auto status = gateway_.wait_exit(after(kExitWait));
     ASSERT_TRUE(status) << "no exit " << kExitWait.count() << " s after SIGTERM";
-    EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n" << gateway_.stderr_text();
+    EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n"
+                                   << gateway_.stderr_text();
   }
 
   virtual std::vector<std::string> gateway_args() const { return {"--linger", "1s"}; }
@@ -182,7 +193,7 @@ class MetricsEndpointTest : public ::testing::Test {
 
   GatewayProcess gateway_;
   std::unique_ptr<MetricsHttp> http_;
-  std::vector<TestClient> clients_;
+  std::deque<TestClient> clients_;  // references stay valid as it grows
   Clock::time_point started_before_, started_after_;
 };
 
@@ -245,7 +256,8 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
   frames += kEchoes;
 
   const std::vector<std::pair<std::string, std::string>> controls = {
-      {"FLUX_PING", "FLUX_PONG"}, {"FLUX_PING tok-42", "FLUX_PONG tok-42"},
+      {"FLUX_PING", "FLUX_PONG"},
+      {"FLUX_PING tok-42", "FLUX_PONG tok-42"},
       {"FLUX_WHAT", "FLUX_ERROR unknown-command"}};
   for (const auto& [request, answer] : controls) {
     ASSERT_TRUE(client.send_frame(request));
@@ -260,7 +272,8 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
          {"flux_frames_sent_total", r0(), base("flux_frames_sent_total") + double(frames)},
          {"flux_received_bytes_total", r0(), base("flux_received_bytes_total") + double(bytes_in)},
          {"flux_sent_bytes_total", r0(), base("flux_sent_bytes_total") + double(bytes_out)},
-         {"flux_echo_latency_seconds_count", r0(), base("flux_echo_latency_seconds_count") + double(kEchoes)},
+         {"flux_echo_latency_seconds_count", r0(),
+          base("flux_echo_latency_seconds_count") + double(kEchoes)},
          {"flux_protocol_errors_total", r0({{"code", "unknown-command"}}),
           base("flux_protocol_errors_total", r0({{"code", "unknown-command"}})) + 1},
          {"flux_output_queued_bytes", r0(), 0}});
@@ -268,10 +281,14 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
   auto stats = http_->stats();
   ASSERT_TRUE(stats);
   const json& traffic = (*stats)["total"]["traffic"];
-  EXPECT_EQ(traffic["frames_in_total"].get<double>(), base("flux_frames_received_total") + double(frames));
-  EXPECT_EQ(traffic["frames_out_total"].get<double>(), base("flux_frames_sent_total") + double(frames));
-  EXPECT_EQ(traffic["bytes_in_total"].get<double>(), base("flux_received_bytes_total") + double(bytes_in));
-  EXPECT_EQ(traffic["bytes_out_total"].get<double>(), base("flux_sent_bytes_total") + double(bytes_out));
+  EXPECT_EQ(traffic["frames_in_total"].get<double>(),
+            base("flux_frames_received_total") + double(frames));
+  EXPECT_EQ(traffic["frames_out_total"].get<double>(),
+            base("flux_frames_sent_total") + double(frames));
+  EXPECT_EQ(traffic["bytes_in_total"].get<double>(),
+            base("flux_received_bytes_total") + double(bytes_in));
+  EXPECT_EQ(traffic["bytes_out_total"].get<double>(),
+            base("flux_sent_bytes_total") + double(bytes_out));
   EXPECT_EQ((*stats)["total"]["latency_seconds"]["echo"]["count"].get<double>(),
             base("flux_echo_latency_seconds_count") + double(kEchoes));
   // Echo latency on loopback: positive, and well under a second each.
@@ -322,9 +339,15 @@ TEST_F(MetricsEndpointTest, ClosedConnectionsAreCountedByReason) {
   }
 
   Expected expected = {{"flux_connections_accepted_total", r0(), 5}};
-  const std::map<std::string, double> reasons = {
-      {"bye", 2}, {"reset", 1}, {"protocol-error", 1}, {"eof", 1}, {"handshake-timeout", 0},
-      {"idle-timeout", 0}, {"server-full", 0}, {"shutdown", 0}, {"taken-over", 0}};
+  const std::map<std::string, double> reasons = {{"bye", 2},
+                                                 {"reset", 1},
+                                                 {"protocol-error", 1},
+                                                 {"eof", 1},
+                                                 {"handshake-timeout", 0},
+                                                 {"idle-timeout", 0},
+                                                 {"server-full", 0},
+                                                 {"shutdown", 0},
+                                                 {"taken-over", 0}};
   for (const auto& [reason, n] : reasons)
     expected.emplace_back("flux_connections_closed_total", r0({{"reason", reason}}), n);
   for (const char* code : {"handshake-expected", "handshake-timeout", "unsupported-version",
@@ -367,7 +390,8 @@ TEST_F(MetricsEndpointTest, ConnectionsListingSortsLimitsAndHidesSessionIds) {
   }
   std::vector<size_t> order(kClients);  // client indexes, most bytes_in first
   for (size_t i = 0; i < kClients; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes_in[a] > bytes_in[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return bytes_in[a] > bytes_in[b]; });
 
   auto body = http_->body("/connections?limit=3&sort=bytes_in");
   ASSERT_TRUE(body);
@@ -403,7 +427,8 @@ TEST_F(MetricsEndpointTest, ConnectionsListingSortsLimitsAndHidesSessionIds) {
                               : std::string(key) == "age"   ? "age_seconds"
                                                             : key;
     for (size_t k = 1; k < list.size(); ++k)
-      EXPECT_GE(list[k - 1][field].get<double>(), list[k][field].get<double>()) << key << " row " << k;
+      EXPECT_GE(list[k - 1][field].get<double>(), list[k][field].get<double>())
+          << key << " row " << k;
     EXPECT_FALSE(std::regex_search(*all, std::regex("[0-9a-fA-F]{32}"))) << *all;
   }
   auto by_age = json::parse(*http_->body("/connections?sort=age"))["connections"];
@@ -412,8 +437,8 @@ TEST_F(MetricsEndpointTest, ConnectionsListingSortsLimitsAndHidesSessionIds) {
   ASSERT_TRUE(none);
   EXPECT_TRUE(json::parse(*none)["connections"].empty());
 
-  for (const char* bad : {"/connections?sort=session", "/connections?sort=", "/connections?limit=abc",
-                          "/connections?limit=-1"}) {
+  for (const char* bad : {"/connections?sort=session", "/connections?sort=",
+                          "/connections?limit=abc", "/connections?limit=-1"}) {
     auto res = http_->get(bad);
     ASSERT_TRUE(res) << bad;
     EXPECT_EQ(res->status, 400) << bad << ": " << res->body;
@@ -443,7 +468,8 @@ TEST_F(MetricsEndpointTest, EndpointsAnswerAsDocumented) {
   EXPECT_EQ(page->status, 200);
   EXPECT_TRUE(page->get_header_value("Content-Type").starts_with("text/html"))
       << page->get_header_value("Content-Type");
-  EXPECT_NE(page->body.find("uPlot"), std::string::npos) << "the dashboard page does not load uPlot";
+  EXPECT_NE(page->body.find("uPlot"), std::string::npos)
+      << "the dashboard page does not load uPlot";
 
   auto metrics = http_->get("/metrics");
   ASSERT_TRUE(metrics);
@@ -499,7 +525,8 @@ TEST_F(MetricsEndpointTest, LoopMetricsArePlausible) {
   EXPECT_LT(busy, poll) << "an idle gateway's loop should mostly wait";
 
   const double lag_count = second->value("flux_loop_lag_seconds_count", r0()).value_or(-1);
-  EXPECT_GE(lag_count, 5) << "after " << ran_at_least << " s, a 100 ms tick fired fewer than 5 times";
+  EXPECT_GE(lag_count, 5) << "after " << ran_at_least
+                          << " s, a 100 ms tick fired fewer than 5 times";
   EXPECT_LE(lag_count, ran_at_most / 0.1 + 1) << "the 100 ms tick fired too often";
 
   // Per-iteration histograms are fed with the totals: same count (give or
@@ -538,7 +565,8 @@ TEST_F(MetricsEndpointTest, SecondIdenticalBatchAllocatesNoBuffers) {
   auto batch = [&](size_t first_seed) -> ::testing::AssertionResult {
     for (size_t w = 0; w < kWindows; ++w) {
       std::vector<std::string> payloads;
-      for (size_t i = 0; i < kWindow; ++i) payloads.push_back(make_payload(first_seed + w * kWindow + i, kPayload));
+      for (size_t i = 0; i < kWindow; ++i)
+        payloads.push_back(make_payload(first_seed + w * kWindow + i, kPayload));
       if (auto sent = client.send_raw(encode_frames(payloads)); !sent) return sent;
       for (const auto& p : payloads)
         if (auto echoed = client.expect_frame(p); !echoed) return echoed;
@@ -603,7 +631,8 @@ TEST_F(PoolGaugeTest, PoolGaugesAccountForEveryPooledBlockAndNeverShrink) {
     if (!e) return p;
     const double in_use = e->value("flux_buffer_pool_in_use_bytes", r0()).value_or(-1);
     const double free = e->value("flux_buffer_pool_free_bytes", r0()).value_or(-1);
-    p.block_allocations = e->value("flux_buffer_allocations_total", r0({{"pool", "block"}})).value_or(-1);
+    p.block_allocations =
+        e->value("flux_buffer_allocations_total", r0({{"pool", "block"}})).value_or(-1);
     p.bytes = in_use + free;
     p.text = "in_use " + std::to_string(in_use) + " + free " + std::to_string(free) + " bytes, " +
              std::to_string(p.block_allocations) + " block allocations";
@@ -611,7 +640,8 @@ TEST_F(PoolGaugeTest, PoolGaugesAccountForEveryPooledBlockAndNeverShrink) {
   };
   const Pools at_start = pools();
   EXPECT_GT(at_start.block_allocations, 0) << "no preallocated blocks? " << at_start.text;
-  EXPECT_GT(at_start.bytes, 0) << "blocks were allocated, the pool gauges hold none: " << at_start.text;
+  EXPECT_GT(at_start.bytes, 0) << "blocks were allocated, the pool gauges hold none: "
+                               << at_start.text;
 
   Pools after_echoes;
   {
@@ -624,8 +654,8 @@ TEST_F(PoolGaugeTest, PoolGaugesAccountForEveryPooledBlockAndNeverShrink) {
       ASSERT_TRUE(client.expect_frame(payload));
     }
     after_echoes = pools();
-    EXPECT_GE(after_echoes.bytes, at_start.bytes) << "start: " << at_start.text << "; after echoes: "
-                                                  << after_echoes.text;
+    EXPECT_GE(after_echoes.bytes, at_start.bytes)
+        << "start: " << at_start.text << "; after echoes: " << after_echoes.text;
   }  // EOF: the session is detached, then expires and frees its replay blocks
   EXPECT_TRUE(eventually(after(kPromptWait), [&] {
     return scrape_shows(*http_, {{"flux_sessions_expired_total", r0(), 1},
@@ -633,8 +663,8 @@ TEST_F(PoolGaugeTest, PoolGaugesAccountForEveryPooledBlockAndNeverShrink) {
                                  {"flux_replay_memory_bytes", r0(), 0}});
   }));
   const Pools after_expiry = pools();
-  EXPECT_GE(after_expiry.bytes, after_echoes.bytes) << "after echoes: " << after_echoes.text
-                                                    << "; after expiry: " << after_expiry.text;
+  EXPECT_GE(after_expiry.bytes, after_echoes.bytes)
+      << "after echoes: " << after_echoes.text << "; after expiry: " << after_expiry.text;
 }
 
 }  // namespace

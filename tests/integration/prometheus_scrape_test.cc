@@ -17,12 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -134,11 +134,9 @@ class PrometheusServer {
                              "      - targets: ['127.0.0.1:"
                           << scrape_port << "']\n";
     const std::vector<std::string> argv = {
-        kPrometheus,
-        "--config.file=" + config.string(),
+        kPrometheus, "--config.file=" + config.string(),
         "--storage.tsdb.path=" + (dir / "data").string(),
-        "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-        "--log.level=warn"};
+        "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=warn"};
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -214,7 +212,8 @@ QueryResult instant_query(uint16_t port, const std::string& promql) {
     out.error = "status " + std::to_string(res->status) + ": " + res->body;
     return out;
   }
-  for (const json& r : body["data"]["result"]) out.samples.emplace_back(r["metric"], r["value"][1].get<std::string>());
+  for (const json& r : body["data"]["result"])
+    out.samples.emplace_back(r["metric"], r["value"][1].get<std::string>());
   return out;
 }
 
@@ -224,6 +223,7 @@ class PrometheusScrapeTest : public ::testing::Test {
 
   void TearDown() override {
     clients_.clear();
+    if (gateway_.pid() < 0) return;  // never started: SetUp said why
     if (!gateway_.running()) {
       ADD_FAILURE() << "the gateway died during the test: " << gateway_.status_text();
       return;
@@ -231,7 +231,8 @@ class PrometheusScrapeTest : public ::testing::Test {
     gateway_.signal(SIGTERM);
     auto status = gateway_.wait_exit(after(kExitWait));
     ASSERT_TRUE(status) << "no exit " << kExitWait.count() << " s after SIGTERM";
-    EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n" << gateway_.stderr_text();
+    EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n"
+                                   << gateway_.stderr_text();
   }
 
   // Clients in varied situations, so that many series are non-zero.
@@ -265,7 +266,7 @@ class PrometheusScrapeTest : public ::testing::Test {
   }
 
   GatewayProcess gateway_;
-  std::vector<TestClient> clients_;
+  std::deque<TestClient> clients_;  // references stay valid as it grows
 };
 
 TEST_F(PrometheusScrapeTest, PromtoolAcceptsARealScrape) {
@@ -276,13 +277,15 @@ TEST_F(PrometheusScrapeTest, PromtoolAcceptsARealScrape) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   std::ofstream(dir.path() / "scrape.txt") << body;
-  auto status = run_tool({kPromtool, "check", "metrics"}, dir.path() / "scrape.txt", dir.path() / "out.txt");
+  auto status =
+      run_tool({kPromtool, "check", "metrics"}, dir.path() / "scrape.txt", dir.path() / "out.txt");
   ASSERT_TRUE(status) << "could not run " << kPromtool;
   const std::string output = read_file(dir.path() / "out.txt");
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << "promtool check metrics: " << (WIFEXITED(*status) ? "exit " + std::to_string(WEXITSTATUS(*status))
-                                                            : "killed")
-      << "\n" << output << "\n--- scrape ---\n" << body;
+      << "promtool check metrics: "
+      << (WIFEXITED(*status) ? "exit " + std::to_string(WEXITSTATUS(*status)) : "killed") << "\n"
+      << output << "\n--- scrape ---\n"
+      << body;
   // A lint problem is reported even when the exit status says nothing.
   EXPECT_EQ(output, "") << output;
 }
@@ -306,21 +309,26 @@ TEST_F(PrometheusScrapeTest, PrometheusServerScrapesTheGateway) {
       }
       QueryResult q = instant_query(prometheus.port(), promql);
       if (q.error.empty() && q.samples.size() == 1 && q.samples[0].second == want) return true;
-      last = q.error.empty() ? std::to_string(q.samples.size()) + " samples" +
-                                   (q.samples.empty() ? "" : ", first " + q.samples[0].first.dump() +
-                                                                 " = " + q.samples[0].second)
-                             : q.error;
+      last = q.error.empty()
+                 ? std::to_string(q.samples.size()) + " samples" +
+                       (q.samples.empty()
+                            ? ""
+                            : ", first " + q.samples[0].first.dump() + " = " + q.samples[0].second)
+                 : q.error;
       if (Clock::now() >= deadline) return false;
       std::this_thread::sleep_for(milliseconds(250));
     }
   };
   EXPECT_TRUE(wait_for(R"(up{job="flux"})", "1"))
-      << "up{job=\"flux\"} never 1: " << last << "\n--- prometheus log ---\n" << prometheus.log();
+      << "up{job=\"flux\"} never 1: " << last << "\n--- prometheus log ---\n"
+      << prometheus.log();
   EXPECT_TRUE(wait_for(R"(flux_connections{job="flux",state="ready"})", std::to_string(kReady)))
       << "flux_connections{state=\"ready\"} never " << kReady << ": " << last
-      << "\n--- prometheus log ---\n" << prometheus.log();
+      << "\n--- prometheus log ---\n"
+      << prometheus.log();
   // A histogram's series arrive too: its _count is the echoes done.
-  EXPECT_TRUE(wait_for(R"(flux_echo_latency_seconds_count{job="flux"})", std::to_string(kReady * 20)))
+  EXPECT_TRUE(
+      wait_for(R"(flux_echo_latency_seconds_count{job="flux"})", std::to_string(kReady * 20)))
       << last;
   QueryResult info = instant_query(prometheus.port(), R"(flux_build_info{job="flux"})");
   ASSERT_TRUE(info.error.empty()) << info.error;

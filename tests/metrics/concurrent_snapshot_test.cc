@@ -21,9 +21,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -52,13 +55,16 @@ struct ReaderReport {
   uint64_t snapshots_mid_write = 0;  // strictly between nothing and everything
   std::string first_failure;
   void fail(const std::string& why) {
-    if (first_failure.empty()) first_failure = "snapshot #" + std::to_string(snapshots) + ": " + why;
+    if (first_failure.empty())
+      first_failure = "snapshot #" + std::to_string(snapshots) + ": " + why;
   }
 };
 
 // The latency the writer records for observation #n: spread over many
 // buckets (and the +Inf Prometheus bucket) so every cell gets written.
-uint64_t latency_of(uint64_t n) { return (n * 2654435761u) % 70'000'000'000; }
+uint64_t latency_of(uint64_t n) {
+  return (n * 2654435761u) % 70'000'000'000;
+}
 
 // Runs `write(n)` for n = 1.. until the bound; publishes progress.
 template <typename Write>
@@ -118,7 +124,8 @@ TEST(ConcurrentSnapshot, HistogramAndCountersAreMonotonicBoundedAndFinallyExact)
       if (count < last_count) report.fail("histogram count went back");
       if (f < last_frames || b < last_bytes) report.fail("a counter went back");
       if (s.sum_ns < last_sum) report.fail("histogram sum went back");
-      if (count > begun) report.fail("count " + std::to_string(count) + " > begun " + std::to_string(begun));
+      if (count > begun)
+        report.fail("count " + std::to_string(count) + " > begun " + std::to_string(begun));
       if (f > begun || b > begun * kBytesPerRecord) report.fail("a counter is ahead of the writer");
       if (g > 1) report.fail("gauge read as " + std::to_string(g));
       uint64_t coarse = 0;
@@ -186,27 +193,30 @@ TEST(ConcurrentSnapshot, ReactorSnapshotWhileTheReactorWrites) {
   ReaderReport report;
 
   uint64_t written = 0;
-  std::thread writer([&] { written = run_writer(progress, [&](uint64_t n) { reactor_turn(*metrics, n); }); });
+  std::thread writer(
+      [&] { written = run_writer(progress, [&](uint64_t n) { reactor_turn(*metrics, n); }); });
   std::thread reader([&] {
     ReactorSnapshot last;
     run_reader(progress, report, [&](auto begun_now) {
       const ReactorSnapshot s = snapshot(*metrics);
       const uint64_t begun = begun_now();
-      const uint64_t counters[] = {s.accepted_total, s.frames_in_total, s.frames_out_total,
-                                   s.closed_connections(), s.iterations_total,
-                                   s.block_acquires_total, s.echo_latency.count(),
-                                   s.poll_wait.count(), s.loop_busy.count()};
-      const uint64_t previous[] = {last.accepted_total, last.frames_in_total, last.frames_out_total,
-                                   last.closed_connections(), last.iterations_total,
-                                   last.block_acquires_total, last.echo_latency.count(),
-                                   last.poll_wait.count(), last.loop_busy.count()};
+      const uint64_t counters[] = {
+          s.accepted_total,       s.frames_in_total,   s.frames_out_total,
+          s.closed_connections(), s.iterations_total,  s.block_acquires_total,
+          s.echo_latency.count(), s.poll_wait.count(), s.loop_busy.count()};
+      const uint64_t previous[] = {
+          last.accepted_total,       last.frames_in_total,   last.frames_out_total,
+          last.closed_connections(), last.iterations_total,  last.block_acquires_total,
+          last.echo_latency.count(), last.poll_wait.count(), last.loop_busy.count()};
       for (size_t i = 0; i < std::size(counters); ++i) {
         if (counters[i] < previous[i]) report.fail("counter #" + std::to_string(i) + " went back");
-        if (counters[i] > begun) report.fail("counter #" + std::to_string(i) + " ahead of the writer");
+        if (counters[i] > begun)
+          report.fail("counter #" + std::to_string(i) + " ahead of the writer");
       }
       if (s.bytes_in_total < last.bytes_in_total || s.bytes_out_total < last.bytes_out_total)
         report.fail("byte counters went back");
-      if (s.by_state[static_cast<size_t>(ConnState::kReady)] > 1) report.fail("ready gauge outside {0,1}");
+      if (s.by_state[static_cast<size_t>(ConnState::kReady)] > 1)
+        report.fail("ready gauge outside {0,1}");
       if (s.bytes_queued != 0 && s.bytes_queued != kBytesPerRecord)
         report.fail("bytes_queued read as " + std::to_string(s.bytes_queued));
       if (s.last_turn_monotonic_ns > begun) report.fail("last turn ahead of the writer");

@@ -100,8 +100,12 @@ struct Exposition {
 
 namespace detail {
 
-inline bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
-inline bool is_name_char(char c) { return is_name_start(c) || std::isdigit(static_cast<unsigned char>(c)); }
+inline bool is_name_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+inline bool is_name_char(char c) {
+  return is_name_start(c) || std::isdigit(static_cast<unsigned char>(c));
+}
 
 // Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*
 inline bool valid_metric_name(std::string_view name) {
@@ -157,9 +161,12 @@ inline bool parse_labels(const std::string& line, size_t& pos, Labels& labels, s
       if (c == '\\') {
         if (++pos >= line.size()) return failed(error, "dangling escape");
         char e = line[pos];
-        if (e == 'n') value += '\n';
-        else if (e == '\\' || e == '"') value += e;
-        else return failed(error, std::string("bad escape \\") + e);
+        if (e == 'n')
+          value += '\n';
+        else if (e == '\\' || e == '"')
+          value += e;
+        else
+          return failed(error, std::string("bad escape \\") + e);
       } else {
         value += c;
       }
@@ -178,7 +185,8 @@ inline bool belongs_to(const std::string& sample, const Family& family) {
   if (family.type == "histogram")
     return sample == family.name + "_bucket" || sample == family.name + "_sum" ||
            sample == family.name + "_count";
-  if (family.type == "summary") return sample == family.name + "_sum" || sample == family.name + "_count";
+  if (family.type == "summary")
+    return sample == family.name + "_sum" || sample == family.name + "_count";
   return false;
 }
 
@@ -208,7 +216,8 @@ inline Exposition parse(const std::string& text) {
         help[name] = arg;
         continue;
       }
-      static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary", "untyped"};
+      static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary",
+                                                   "untyped"};
       if (!kTypes.count(arg)) fail("unknown type");
       if (out.family(name)) fail("family declared twice");
       out.families.push_back({name, help.count(name) ? help[name] : "", arg, {}});
@@ -224,7 +233,8 @@ inline Exposition parse(const std::string& text) {
       continue;
     }
     std::string error;
-    if (pos < line.size() && line[pos] == '{' && !detail::parse_labels(line, pos, sample.labels, error)) {
+    if (pos < line.size() && line[pos] == '{' &&
+        !detail::parse_labels(line, pos, sample.labels, error)) {
       fail(error);
       continue;
     }

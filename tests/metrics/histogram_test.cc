@@ -25,7 +25,8 @@ constexpr uint64_t kLastBucketUpper = uint64_t{1} << 36;  // ~68.7 s: the range'
 // The exact q-th value of `values` by the nearest-rank rule the histogram
 // documents ("p99 of 100 values is the 99th"): the ceil(q*n)-th smallest.
 double exact_percentile_of_sorted(const std::vector<uint64_t>& values, double q) {
-  const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * double(values.size()))));
+  const auto rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * double(values.size()))));
   return double(values[rank - 1]);
 }
 
@@ -89,8 +90,8 @@ TEST(HistogramBuckets, BucketWidthIsAtMostOneThirtySecondOfItsLowerBound) {
     if (lower < kHistogramSubBuckets) {
       EXPECT_EQ(width, 1u) << "bucket " << i << ": below 32 ns every value has its own bucket";
     } else {
-      EXPECT_LE(double(width) / double(lower), 1.0 / 32.0) << "bucket " << i << " [" << lower << ", "
-                                                           << lower + width << ")";
+      EXPECT_LE(double(width) / double(lower), 1.0 / 32.0)
+          << "bucket " << i << " [" << lower << ", " << lower + width << ")";
     }
   }
 }
@@ -182,7 +183,7 @@ TEST(HistogramPercentiles, SumCountAndMaxAreExact) {
 TEST(HistogramWindows, SinceHoldsExactlyTheObservationsInBetween) {
   LatencyHistogram h;
   std::vector<uint64_t> before, between;
-  for (uint64_t i = 1; i <= 3000; ++i) before.push_back(i * 1000);          // 1 µs .. 3 ms
+  for (uint64_t i = 1; i <= 3000; ++i) before.push_back(i * 1000);                  // 1 µs .. 3 ms
   for (uint64_t i = 1; i <= 2000; ++i) between.push_back(50'000'000 + i * 10'000);  // ~50-70 ms
   for (uint64_t v : before) h.record(v);
   const HistogramSnapshot earlier = h.snapshot();
@@ -295,8 +296,9 @@ TEST(HistogramPrometheus, EachValueIsCountedInExactlyOneCoarseBucket) {
       ASSERT_EQ(s.prometheus[i], i == want ? 1u : 0u) << "value " << v << ", coarse bucket " << i;
   }
   EXPECT_EQ(all_at_once.prometheus, expected);
-  EXPECT_EQ(std::accumulate(all_at_once.prometheus.begin(), all_at_once.prometheus.end(), uint64_t{0}),
-            all_at_once.count());
+  EXPECT_EQ(
+      std::accumulate(all_at_once.prometheus.begin(), all_at_once.prometheus.end(), uint64_t{0}),
+      all_at_once.count());
 }
 
 // ---------------------------------------------------------------- record_many

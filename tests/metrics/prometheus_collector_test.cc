@@ -6,17 +6,20 @@
 // Every crafted figure is distinct (per field and per reactor), so a value
 // exported under the wrong name or the wrong reactor label is caught.
 
+#include "metrics/prometheus_collector.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "exposition_parser.h"
 #include "gateway/protocol.h"
-#include "metrics/prometheus_collector.h"
 
 namespace flux {
 namespace {
@@ -29,17 +32,19 @@ using exposition::Labels;
 const std::vector<std::string> kStates = {"connecting", "handshake", "ready", "closing"};
 // Close reasons: docs/stats.md's closed_total keys, plus "taken-over" (the
 // connection whose session was resumed elsewhere, PROTOCOL.md section 7).
-const std::vector<std::string> kReasons = {"bye",         "eof",      "reset",     "handshake-timeout",
-                                           "idle-timeout", "protocol-error", "server-full",
-                                           "shutdown",    "taken-over"};
+const std::vector<std::string> kReasons = {
+    "bye",         "eof",      "reset",     "handshake-timeout", "idle-timeout", "protocol-error",
+    "server-full", "shutdown", "taken-over"};
 // FLUX_RESUME outcomes: docs/stats.md's sessions.resumes_total keys.
-const std::vector<std::string> kResumeResults = {"ok", "unknown", "bad-seq", "replay-gap", "taken-over"};
+const std::vector<std::string> kResumeResults = {"ok", "unknown", "bad-seq", "replay-gap",
+                                                 "taken-over"};
 const std::vector<std::string> kErrorCodes = {
     "handshake-expected", "handshake-timeout", "unsupported-version", "frame-too-large",
     "idle-timeout",       "unknown-command",   "already-ready",       "server-full",
     "server-shutdown",    "session-taken-over"};
-const std::vector<std::string> kHistograms = {"flux_loop_poll_wait_seconds", "flux_loop_busy_seconds",
-                                              "flux_loop_lag_seconds", "flux_echo_latency_seconds"};
+const std::vector<std::string> kHistograms = {"flux_loop_poll_wait_seconds",
+                                              "flux_loop_busy_seconds", "flux_loop_lag_seconds",
+                                              "flux_echo_latency_seconds"};
 
 HistogramSnapshot histogram_of(const std::vector<uint64_t>& values) {
   LatencyHistogram h;
@@ -55,13 +60,16 @@ ReactorSnapshot crafted_reactor(uint64_t r) {
   s.accepted_total = v(), s.accept_errors_total = v(), s.accept_pauses_total = v();
   for (size_t i = 0; i + 1 < s.by_state.size(); ++i) s.by_state[i] = v();  // CLOSED stays 0
   for (auto& n : s.closed_total) n = v();
-  s.frames_in_total = v(), s.frames_out_total = v(), s.bytes_in_total = v(), s.bytes_out_total = v();
+  s.frames_in_total = v(), s.frames_out_total = v(), s.bytes_in_total = v(),
+  s.bytes_out_total = v();
   s.bytes_queued = v(), s.backpressure_pauses_total = v();
   for (auto& n : s.errors_sent_total) n = v();
-  s.block_acquires_total = v(), s.block_allocations_total = v(), s.frame_node_allocations_total = v();
+  s.block_acquires_total = v(), s.block_allocations_total = v(),
+  s.frame_node_allocations_total = v();
   s.block_bytes_in_use = v(), s.block_bytes_free = v();
   s.iterations_total = v(), s.busy_ns_total = v() * 1'000'000, s.poll_ns_total = v() * 3'000'000;
-  s.last_turn_monotonic_ns = v(), s.voluntary_switches_total = v(), s.involuntary_switches_total = v();
+  s.last_turn_monotonic_ns = v(), s.voluntary_switches_total = v(),
+  s.involuntary_switches_total = v();
   s.sessions_attached = v(), s.sessions_detached = v(), s.replay_memory_bytes = v();
   s.replay_frame_bytes = v(), s.sessions_created_total = v(), s.frames_replayed_total = v();
   s.sessions_expired_total = v(), s.sessions_evicted_total = v();
@@ -103,7 +111,8 @@ class PrometheusCollectorTest : public ::testing::Test {
   }
 
   // Values of `name` for label `label`, keyed by its value, for reactor r.
-  std::map<std::string, double> by_label(const std::string& name, const std::string& label, size_t r) {
+  std::map<std::string, double> by_label(const std::string& name, const std::string& label,
+                                         size_t r) {
     std::map<std::string, double> out;
     for (const exposition::Sample* s : exposition_.samples(name, reactor(r)))
       out[s->labels.at(label)] = s->value;
@@ -131,12 +140,14 @@ TEST_F(PrometheusCollectorTest, EveryFluxSeriesCarriesBothReactorLabels) {
     std::map<std::string, size_t> per_reactor;
     for (const auto& s : f.samples) {
       auto it = s.labels.find("reactor");
-      ASSERT_NE(it, s.labels.end()) << exposition::series_key(s.name, s.labels) << " has no reactor label";
+      ASSERT_NE(it, s.labels.end())
+          << exposition::series_key(s.name, s.labels) << " has no reactor label";
       ++per_reactor[it->second];
     }
     EXPECT_EQ(per_reactor.size(), 2u) << f.name;
     EXPECT_GT(per_reactor["0"], 0u) << f.name;
-    EXPECT_EQ(per_reactor["0"], per_reactor["1"]) << f.name << ": the reactors have different series";
+    EXPECT_EQ(per_reactor["0"], per_reactor["1"])
+        << f.name << ": the reactors have different series";
   }
 }
 
@@ -170,7 +181,8 @@ TEST_F(PrometheusCollectorTest, HistogramsAreCumulativeAndEndWithInfEqualToCount
       }
       ASSERT_EQ(buckets.size(), kPrometheusBoundsNs.size() + 1);
       for (size_t b = 0; b < kPrometheusBoundsNs.size(); ++b)
-        EXPECT_NEAR(buckets[b].first, double(kPrometheusBoundsNs[b]) / 1e9, 1e-15) << "bucket " << b;
+        EXPECT_NEAR(buckets[b].first, double(kPrometheusBoundsNs[b]) / 1e9, 1e-15)
+            << "bucket " << b;
       for (size_t b = 1; b < buckets.size(); ++b) {
         EXPECT_LT(buckets[b - 1].first, buckets[b].first) << "le not ascending at " << b;
         EXPECT_LE(buckets[b - 1].second, buckets[b].second) << "not cumulative at " << b;
@@ -188,10 +200,14 @@ TEST_F(PrometheusCollectorTest, HistogramsAreCumulativeAndEndWithInfEqualToCount
 TEST_F(PrometheusCollectorTest, HistogramSeriesMatchTheSnapshots) {
   using Pick = std::function<const HistogramSnapshot&(const ReactorSnapshot&)>;
   const std::vector<std::pair<std::string, Pick>> histograms = {
-      {"flux_loop_poll_wait_seconds", [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.poll_wait; }},
-      {"flux_loop_busy_seconds", [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.loop_busy; }},
-      {"flux_loop_lag_seconds", [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.loop_lag; }},
-      {"flux_echo_latency_seconds", [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.echo_latency; }}};
+      {"flux_loop_poll_wait_seconds",
+       [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.poll_wait; }},
+      {"flux_loop_busy_seconds",
+       [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.loop_busy; }},
+      {"flux_loop_lag_seconds",
+       [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.loop_lag; }},
+      {"flux_echo_latency_seconds",
+       [](const ReactorSnapshot& s) -> const HistogramSnapshot& { return s.echo_latency; }}};
   for (const auto& [name, pick] : histograms) {
     for (size_t r = 0; r < 2; ++r) {
       SCOPED_TRACE(name + " reactor " + std::to_string(r));
@@ -201,26 +217,31 @@ TEST_F(PrometheusCollectorTest, HistogramSeriesMatchTheSnapshots) {
         cumulative += h.prometheus[b];
         const exposition::Sample* bucket = nullptr;
         for (const auto* s : exposition_.samples(name + "_bucket", reactor(r)))
-          if (std::abs(*exposition::detail::parse_value(s->labels.at("le")) * 1e9 -
+          if (std::abs(exposition::detail::parse_value(s->labels.at("le")).value_or(-1) * 1e9 -
                        double(kPrometheusBoundsNs[b])) < 0.5)
             bucket = s;
         ASSERT_NE(bucket, nullptr) << "no bucket for bound " << kPrometheusBoundsNs[b] << " ns";
         EXPECT_EQ(bucket->value, double(cumulative)) << "le " << kPrometheusBoundsNs[b] << " ns";
       }
-      EXPECT_EQ(exposition_.value(name + "_bucket", reactor(r, {{"le", "+Inf"}})), double(h.count()));
+      EXPECT_EQ(exposition_.value(name + "_bucket", reactor(r, {{"le", "+Inf"}})),
+                double(h.count()));
       EXPECT_EQ(exposition_.value(name + "_count", reactor(r)), double(h.count()));
       auto sum = exposition_.value(name + "_sum", reactor(r));
       ASSERT_TRUE(sum);
-      EXPECT_NEAR(*sum, double(h.sum_ns) / 1e9, 1e-12 * (1 + double(h.sum_ns) / 1e9)) << "_sum in seconds";
+      EXPECT_NEAR(*sum, double(h.sum_ns) / 1e9, 1e-12 * (1 + double(h.sum_ns) / 1e9))
+          << "_sum in seconds";
     }
   }
   // Spot checks of the crafted edges, read independently of the loop above.
   // loop_busy: 0, 500, 2500, 2500, 10 ms, 60 s (== the last bound: not +Inf).
-  EXPECT_EQ(exposition_.value("flux_loop_busy_seconds_bucket", reactor(0, {{"le", "2.5e-06"}})), 4.0);
+  EXPECT_EQ(exposition_.value("flux_loop_busy_seconds_bucket", reactor(0, {{"le", "2.5e-06"}})),
+            4.0);
   EXPECT_EQ(exposition_.value("flux_loop_busy_seconds_bucket", reactor(0, {{"le", "60"}})), 6.0);
   // poll_wait: 61 s is only in +Inf.
-  EXPECT_EQ(exposition_.value("flux_loop_poll_wait_seconds_bucket", reactor(0, {{"le", "60"}})), 4.0);
-  EXPECT_EQ(exposition_.value("flux_loop_poll_wait_seconds_bucket", reactor(0, {{"le", "+Inf"}})), 5.0);
+  EXPECT_EQ(exposition_.value("flux_loop_poll_wait_seconds_bucket", reactor(0, {{"le", "60"}})),
+            4.0);
+  EXPECT_EQ(exposition_.value("flux_loop_poll_wait_seconds_bucket", reactor(0, {{"le", "+Inf"}})),
+            5.0);
   // echo: 4 x 1.5 ms = 0.006 s.
   auto echo_sum = exposition_.value("flux_echo_latency_seconds_sum", reactor(0));
   ASSERT_TRUE(echo_sum);
@@ -244,13 +265,16 @@ TEST_F(PrometheusCollectorTest, LabelValuesAreTheProtocolSpellings) {
     EXPECT_EQ(sessions["attached"], double(s.sessions_attached));
     EXPECT_EQ(sessions["detached"], double(s.sessions_detached));
     for (size_t i = 0; i < kResumeResults.size(); ++i)
-      EXPECT_EQ(results[kResumeResults[i]], double(s.resumes_total[i])) << "result=\"" << kResumeResults[i] << "\"";
+      EXPECT_EQ(results[kResumeResults[i]], double(s.resumes_total[i]))
+          << "result=\"" << kResumeResults[i] << "\"";
     for (size_t i = 0; i < kStates.size(); ++i)
       EXPECT_EQ(states[kStates[i]], double(s.by_state[i])) << "state=\"" << kStates[i] << "\"";
     for (size_t i = 0; i < kReasons.size(); ++i)
-      EXPECT_EQ(reasons[kReasons[i]], double(s.closed_total[i])) << "reason=\"" << kReasons[i] << "\"";
+      EXPECT_EQ(reasons[kReasons[i]], double(s.closed_total[i]))
+          << "reason=\"" << kReasons[i] << "\"";
     for (size_t i = 0; i < kErrorCodes.size(); ++i)
-      EXPECT_EQ(codes[kErrorCodes[i]], double(s.errors_sent_total[i])) << "code=\"" << kErrorCodes[i] << "\"";
+      EXPECT_EQ(codes[kErrorCodes[i]], double(s.errors_sent_total[i]))
+          << "code=\"" << kErrorCodes[i] << "\"";
   }
 }
 
@@ -263,36 +287,100 @@ TEST_F(PrometheusCollectorTest, ScalarSeriesCarryTheirReactorsFigures) {
   };
   auto secs = [](uint64_t ns) { return double(ns) / 1e9; };
   const std::vector<Expect> table = {
-      {"flux_connections_accepted_total", "counter", {}, [](auto& s) { return double(s.accepted_total); }},
-      {"flux_accept_errors_total", "counter", {}, [](auto& s) { return double(s.accept_errors_total); }},
-      {"flux_accept_pauses_total", "counter", {}, [](auto& s) { return double(s.accept_pauses_total); }},
-      {"flux_frames_received_total", "counter", {}, [](auto& s) { return double(s.frames_in_total); }},
+      {"flux_connections_accepted_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.accepted_total); }},
+      {"flux_accept_errors_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.accept_errors_total); }},
+      {"flux_accept_pauses_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.accept_pauses_total); }},
+      {"flux_frames_received_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.frames_in_total); }},
       {"flux_frames_sent_total", "counter", {}, [](auto& s) { return double(s.frames_out_total); }},
-      {"flux_received_bytes_total", "counter", {}, [](auto& s) { return double(s.bytes_in_total); }},
+      {"flux_received_bytes_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.bytes_in_total); }},
       {"flux_sent_bytes_total", "counter", {}, [](auto& s) { return double(s.bytes_out_total); }},
       {"flux_output_queued_bytes", "gauge", {}, [](auto& s) { return double(s.bytes_queued); }},
-      {"flux_backpressure_pauses_total", "counter", {}, [](auto& s) { return double(s.backpressure_pauses_total); }},
-      {"flux_buffer_acquires_total", "counter", {}, [](auto& s) { return double(s.block_acquires_total); }},
-      {"flux_buffer_allocations_total", "counter", {{"pool", "block"}},
+      {"flux_backpressure_pauses_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.backpressure_pauses_total); }},
+      {"flux_buffer_acquires_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.block_acquires_total); }},
+      {"flux_buffer_allocations_total",
+       "counter",
+       {{"pool", "block"}},
        [](auto& s) { return double(s.block_allocations_total); }},
-      {"flux_buffer_allocations_total", "counter", {{"pool", "frame_node"}},
+      {"flux_buffer_allocations_total",
+       "counter",
+       {{"pool", "frame_node"}},
        [](auto& s) { return double(s.frame_node_allocations_total); }},
-      {"flux_buffer_pool_in_use_bytes", "gauge", {}, [](auto& s) { return double(s.block_bytes_in_use); }},
-      {"flux_buffer_pool_free_bytes", "gauge", {}, [](auto& s) { return double(s.block_bytes_free); }},
-      {"flux_loop_iterations_total", "counter", {}, [](auto& s) { return double(s.iterations_total); }},
-      {"flux_loop_busy_seconds_total", "counter", {}, [&](auto& s) { return secs(s.busy_ns_total); }},
-      {"flux_loop_poll_wait_seconds_total", "counter", {}, [&](auto& s) { return secs(s.poll_ns_total); }},
-      {"flux_context_switches_total", "counter", {{"kind", "voluntary"}},
+      {"flux_buffer_pool_in_use_bytes",
+       "gauge",
+       {},
+       [](auto& s) { return double(s.block_bytes_in_use); }},
+      {"flux_buffer_pool_free_bytes",
+       "gauge",
+       {},
+       [](auto& s) { return double(s.block_bytes_free); }},
+      {"flux_loop_iterations_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.iterations_total); }},
+      {"flux_loop_busy_seconds_total",
+       "counter",
+       {},
+       [&](auto& s) { return secs(s.busy_ns_total); }},
+      {"flux_loop_poll_wait_seconds_total",
+       "counter",
+       {},
+       [&](auto& s) { return secs(s.poll_ns_total); }},
+      {"flux_context_switches_total",
+       "counter",
+       {{"kind", "voluntary"}},
        [](auto& s) { return double(s.voluntary_switches_total); }},
-      {"flux_context_switches_total", "counter", {{"kind", "involuntary"}},
+      {"flux_context_switches_total",
+       "counter",
+       {{"kind", "involuntary"}},
        [](auto& s) { return double(s.involuntary_switches_total); }},
-      {"flux_sessions_created_total", "counter", {}, [](auto& s) { return double(s.sessions_created_total); }},
-      {"flux_replayed_frames_total", "counter", {}, [](auto& s) { return double(s.frames_replayed_total); }},
-      {"flux_sessions_expired_total", "counter", {}, [](auto& s) { return double(s.sessions_expired_total); }},
-      {"flux_sessions_evicted_total", "counter", {}, [](auto& s) { return double(s.sessions_evicted_total); }},
-      {"flux_replay_memory_bytes", "gauge", {}, [](auto& s) { return double(s.replay_memory_bytes); }},
-      {"flux_replay_frame_bytes", "gauge", {}, [](auto& s) { return double(s.replay_frame_bytes); }},
-      {"flux_connections", "gauge", {{"state", "ready"}},
+      {"flux_sessions_created_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.sessions_created_total); }},
+      {"flux_replayed_frames_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.frames_replayed_total); }},
+      {"flux_sessions_expired_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.sessions_expired_total); }},
+      {"flux_sessions_evicted_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.sessions_evicted_total); }},
+      {"flux_replay_memory_bytes",
+       "gauge",
+       {},
+       [](auto& s) { return double(s.replay_memory_bytes); }},
+      {"flux_replay_frame_bytes",
+       "gauge",
+       {},
+       [](auto& s) { return double(s.replay_frame_bytes); }},
+      {"flux_connections",
+       "gauge",
+       {{"state", "ready"}},
        [](auto& s) { return double(s.by_state[static_cast<size_t>(ConnState::kReady)]); }},
   };
   for (const Expect& e : table) {
@@ -303,7 +391,8 @@ TEST_F(PrometheusCollectorTest, ScalarSeriesCarryTheirReactorsFigures) {
       const auto got = exposition_.value(e.name, reactor(r, e.extra));
       ASSERT_TRUE(got) << exposition::series_key(e.name, reactor(r, e.extra)) << " is missing";
       const double want = e.value(input_.reactors[r]);
-      EXPECT_NEAR(*got, want, 1e-12 * (1 + want)) << exposition::series_key(e.name, reactor(r, e.extra));
+      EXPECT_NEAR(*got, want, 1e-12 * (1 + want))
+          << exposition::series_key(e.name, reactor(r, e.extra));
     }
   }
 }

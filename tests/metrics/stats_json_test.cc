@@ -3,18 +3,22 @@
 // totals against the reactors, the rates against known deltas over known
 // windows, and the latency blocks against the histograms they came from.
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include "metrics/stats_json.h"
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "gateway/protocol.h"
-#include "metrics/stats_json.h"
 
 namespace flux {
 namespace {
@@ -29,7 +33,8 @@ constexpr double kPercentileTolerance = 0.02;
 
 // The jsonc blocks of docs/stats.md, located from this source file.
 std::vector<std::string> doc_blocks(std::string& error) {
-  const auto doc = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "docs" / "stats.md";
+  const auto doc =
+      std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "docs" / "stats.md";
   std::ifstream in(doc);
   if (!in) {
     error = "cannot read " + doc.string();
@@ -56,8 +61,10 @@ json parse_jsonc(const std::string& text, std::string& error) {
     const char c = text[i];
     if (in_string) {
       plain += c;
-      if (c == '\\' && i + 1 < text.size()) plain += text[++i];
-      else if (c == '"') in_string = false;
+      if (c == '\\' && i + 1 < text.size())
+        plain += text[++i];
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
       plain += c;
@@ -85,7 +92,8 @@ json parse_jsonc(const std::string& text, std::string& error) {
 json documented_stats(std::string& error) {
   const std::vector<std::string> blocks = doc_blocks(error);
   if (blocks.size() != 2) {
-    if (error.empty()) error = "expected 2 jsonc blocks in docs/stats.md, found " + std::to_string(blocks.size());
+    if (error.empty())
+      error = "expected 2 jsonc blocks in docs/stats.md, found " + std::to_string(blocks.size());
     return nullptr;
   }
   json top = parse_jsonc(blocks[0], error);
@@ -96,7 +104,8 @@ json documented_stats(std::string& error) {
     if (latency.empty()) latency = block["latency_seconds"]["echo"];
   json& errors = block["traffic"]["errors_sent_total"];
   errors.erase("...");
-  for (int i = 0; i < kErrorCodeCount; ++i) errors[std::string(to_string(static_cast<ErrorCode>(i)))] = 0;
+  for (int i = 0; i < kErrorCodeCount; ++i)
+    errors[std::string(to_string(static_cast<ErrorCode>(i)))] = 0;
   top["total"] = block;
   json reactor = block;
   reactor["reactor"] = top["reactors"][0]["reactor"];
@@ -120,8 +129,10 @@ void expect_documented(const json& doc, const json& actual, const std::string& p
   }
   if (doc.is_object()) {
     for (auto& [key, value] : doc.items()) {
-      if (!actual.contains(key)) problems.push_back(path + "." + key + ": documented, missing");
-      else expect_documented(value, actual[key], path + "." + key, problems);
+      if (!actual.contains(key))
+        problems.push_back(path + "." + key + ": documented, missing");
+      else
+        expect_documented(value, actual[key], path + "." + key, problems);
     }
   } else if (doc.is_array() && !doc.empty()) {
     for (size_t i = 0; i < actual.size(); ++i)
@@ -139,8 +150,10 @@ void expect_no_undocumented(const json& doc, const json& actual, const std::stri
     return;
   }
   for (auto& [key, value] : actual.items()) {
-    if (!doc.contains(key)) problems.push_back(path + "." + key + ": served, not in docs/stats.md");
-    else expect_no_undocumented(doc[key], value, path + "." + key, problems);
+    if (!doc.contains(key))
+      problems.push_back(path + "." + key + ": served, not in docs/stats.md");
+    else
+      expect_no_undocumented(doc[key], value, path + "." + key, problems);
   }
 }
 
@@ -186,10 +199,12 @@ ReactorSnapshot base_reactor(uint64_t r) {
   s.accepted_total = v(), s.accept_errors_total = v(), s.accept_pauses_total = v();
   for (size_t i = 0; i + 1 < s.by_state.size(); ++i) s.by_state[i] = v();
   for (auto& n : s.closed_total) n = v();
-  s.frames_in_total = v(), s.frames_out_total = v(), s.bytes_in_total = v(), s.bytes_out_total = v();
+  s.frames_in_total = v(), s.frames_out_total = v(), s.bytes_in_total = v(),
+  s.bytes_out_total = v();
   s.bytes_queued = v(), s.backpressure_pauses_total = v();
   for (auto& n : s.errors_sent_total) n = v();
-  s.block_acquires_total = v(), s.block_allocations_total = v(), s.frame_node_allocations_total = v();
+  s.block_acquires_total = v(), s.block_allocations_total = v(),
+  s.frame_node_allocations_total = v();
   s.block_bytes_in_use = v(), s.block_bytes_free = v();
   s.iterations_total = v(), s.busy_ns_total = v() * kMs, s.poll_ns_total = v() * kMs;
   s.voluntary_switches_total = v(), s.involuntary_switches_total = v();
@@ -202,10 +217,10 @@ ReactorSnapshot base_reactor(uint64_t r) {
 
 // Echo latencies, per reactor: A before the 1 s window, B inside it, C after
 // its newer sample (seen only by the request's own snapshot).
-constexpr uint64_t kEchoA[2] = {10'000, 20'000};       // 10 µs, 20 µs  x 1000
-constexpr uint64_t kEchoB[2] = {3 * kMs, 7 * kMs};     // 3 ms, 7 ms    x 500, x 200
+constexpr uint64_t kEchoA[2] = {10'000, 20'000};    // 10 µs, 20 µs  x 1000
+constexpr uint64_t kEchoB[2] = {3 * kMs, 7 * kMs};  // 3 ms, 7 ms    x 500, x 200
 constexpr uint64_t kEchoBTimes[2] = {500, 200};
-constexpr uint64_t kEchoC = 50 * kMs;                   // 50 ms         x 100
+constexpr uint64_t kEchoC = 50 * kMs;  // 50 ms         x 100
 // Loop clock advance in the 1 s window: reactor 0 is 5% busy, reactor 1 60%.
 constexpr uint64_t kBusy1s[2] = {25 * kMs, 300 * kMs};
 constexpr uint64_t kPoll1s[2] = {475 * kMs, 200 * kMs};
@@ -327,7 +342,8 @@ TEST_F(StatsJsonTest, ReactorBlocksCarryTheirSnapshot) {
     EXPECT_EQ(b["traffic"]["errors_sent_total"]["handshake-expected"], s.errors_sent_total[0]);
     EXPECT_EQ(b["traffic"]["errors_sent_total"]["session-taken-over"], s.errors_sent_total[9]);
     EXPECT_EQ(b["buffers"]["block_size_bytes"], 69'632u);
-    EXPECT_EQ(b["buffers"]["allocations_total"], s.block_allocations_total + s.frame_node_allocations_total);
+    EXPECT_EQ(b["buffers"]["allocations_total"],
+              s.block_allocations_total + s.frame_node_allocations_total);
     EXPECT_EQ(b["sessions"]["detached"], s.sessions_detached);
     EXPECT_EQ(b["sessions"]["resumes_total"]["replay-gap"],
               s.resumes_total[static_cast<size_t>(ResumeResult::kReplayGap)]);
@@ -335,7 +351,8 @@ TEST_F(StatsJsonTest, ReactorBlocksCarryTheirSnapshot) {
     EXPECT_EQ(b["loop"]["iterations_total"], s.iterations_total);
     EXPECT_DOUBLE_EQ(b["loop"]["busy_seconds_total"].get<double>(), double(s.busy_ns_total) / 1e9);
     EXPECT_DOUBLE_EQ(b["loop"]["poll_seconds_total"].get<double>(), double(s.poll_ns_total) / 1e9);
-    EXPECT_NEAR(b["loop"]["last_turn_age_seconds"].get<double>(), double(kNow - kLastTurn[r]) / 1e9, 1e-9);
+    EXPECT_NEAR(b["loop"]["last_turn_age_seconds"].get<double>(), double(kNow - kLastTurn[r]) / 1e9,
+                1e-9);
   }
 }
 
@@ -357,9 +374,12 @@ void expect_total(const json& total, const json& r0, const json& r1, const std::
   }
   if (!total.is_number()) return;
   const double t = total.get<double>(), a = r0.get<double>(), b = r1.get<double>();
-  auto matches = [&path](const char* pattern) { return std::regex_match(path, std::regex(pattern)); };
+  auto matches = [&path](const char* pattern) {
+    return std::regex_match(path, std::regex(pattern));
+  };
   double want;
-  if (matches(R"(\.latency_seconds\.\w+\.(last_1s\.)?p\d+)") || matches(R"(\.rates\.\w+\.loop_utilization)"))
+  if (matches(R"(\.latency_seconds\.\w+\.(last_1s\.)?p\d+)") ||
+      matches(R"(\.rates\.\w+\.loop_utilization)"))
     return;  // not additive: checked against merged inputs by their own tests
   else if (matches(R"(\.latency_seconds\.\w+\.max)") || path == ".loop.last_turn_age_seconds")
     want = std::max(a, b);
@@ -368,7 +388,8 @@ void expect_total(const json& total, const json& r0, const json& r1, const std::
   else
     want = a + b;  // counters, gauges, counts, sums, rates
   if (std::abs(t - want) > 1e-9 * (1 + std::abs(want)))
-    problems.push_back(path + ": total " + std::to_string(t) + ", reactors give " + std::to_string(want));
+    problems.push_back(path + ": total " + std::to_string(t) + ", reactors give " +
+                       std::to_string(want));
 }
 
 TEST_F(StatsJsonTest, TotalsEqualTheSumOfTheReactors) {
@@ -397,7 +418,8 @@ TEST_F(StatsJsonTest, RatesAreDeltasOverTheWindowSpan) {
     const uint64_t* units;
     double span;
   };
-  for (const Window& w : {Window{"1s", kRateUnits1s, kSpan1s}, Window{"10s", kRateUnits10s, kSpan10s}}) {
+  for (const Window& w :
+       {Window{"1s", kRateUnits1s, kSpan1s}, Window{"10s", kRateUnits10s, kSpan10s}}) {
     double sum_frames_in = 0;
     for (size_t r = 0; r < 2; ++r) {
       SCOPED_TRACE(std::string(w.key) + " reactor " + std::to_string(r));
@@ -415,7 +437,8 @@ TEST_F(StatsJsonTest, RatesAreDeltasOverTheWindowSpan) {
       EXPECT_NEAR(rates["loop_iterations"].get<double>(), 950 * k / w.span, 1e-6);
       sum_frames_in += 1000 * k / w.span;
     }
-    EXPECT_NEAR(out_["total"]["rates"][w.key]["frames_in"].get<double>(), sum_frames_in, 1e-6) << w.key;
+    EXPECT_NEAR(out_["total"]["rates"][w.key]["frames_in"].get<double>(), sum_frames_in, 1e-6)
+        << w.key;
   }
   // The example of the brief: 1000 frames in 0.5 s.
   EXPECT_NEAR(reactor(0)["rates"]["1s"]["frames_in"].get<double>(), 2000.0, 1e-9);
@@ -425,7 +448,8 @@ TEST_F(StatsJsonTest, LoopUtilizationIsBusyOverBusyPlusPoll) {
   EXPECT_NEAR(reactor(0)["rates"]["1s"]["loop_utilization"].get<double>(), 0.05, 1e-12);
   EXPECT_NEAR(reactor(1)["rates"]["1s"]["loop_utilization"].get<double>(), 0.6, 1e-12);
   // Total: summed times, not a sum (nor a mean) of ratios.
-  EXPECT_NEAR(out_["total"]["rates"]["1s"]["loop_utilization"].get<double>(), 325.0 / 1000.0, 1e-12);
+  EXPECT_NEAR(out_["total"]["rates"]["1s"]["loop_utilization"].get<double>(), 325.0 / 1000.0,
+              1e-12);
   for (size_t r = 0; r < 2; ++r) {
     const double u = reactor(r)["rates"]["10s"]["loop_utilization"].get<double>();
     EXPECT_GE(u, 0.0);
@@ -444,7 +468,8 @@ TEST_F(StatsJsonTest, LatencyBlocksAreInSecondsWithWindowPercentiles) {
     EXPECT_NEAR(echo["sum"].get<double>(), double(life.sum_ns) / 1e9, 1e-12);
     EXPECT_NEAR(echo["max"].get<double>(), 0.050, 1e-12);
     // Since start: the median is an A value, p999 a C value, in seconds.
-    EXPECT_NEAR(echo["p50"].get<double>(), double(kEchoA[r]) / 1e9, double(kEchoA[r]) / 1e9 * kPercentileTolerance);
+    EXPECT_NEAR(echo["p50"].get<double>(), double(kEchoA[r]) / 1e9,
+                double(kEchoA[r]) / 1e9 * kPercentileTolerance);
     EXPECT_NEAR(echo["p999"].get<double>(), 0.050, 0.050 * kPercentileTolerance);
     // Last second: only B, whatever came before or after the window.
     const json& last = echo["last_1s"];
@@ -460,7 +485,8 @@ TEST_F(StatsJsonTest, LatencyBlocksAreInSecondsWithWindowPercentiles) {
     // poll_wait has no window data (the samples hold none): count 0, p 0.
     EXPECT_EQ(reactor(r)["latency_seconds"]["poll_wait"]["last_1s"]["count"], 0u);
     EXPECT_EQ(reactor(r)["latency_seconds"]["poll_wait"]["count"], 5 + r);
-    EXPECT_NEAR(reactor(r)["latency_seconds"]["poll_wait"]["p50"].get<double>(), 0.1, 0.1 * kPercentileTolerance);
+    EXPECT_NEAR(reactor(r)["latency_seconds"]["poll_wait"]["p50"].get<double>(), 0.1,
+                0.1 * kPercentileTolerance);
   }
 }
 

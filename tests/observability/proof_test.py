@@ -571,13 +571,15 @@ def check_dockerfile(chk, src, gateway):
                            for l in out.splitlines()}
     closure |= {l.strip() for l in out.splitlines() if l and not l.startswith(" ")}
     rc, ldd = run_tool(["ldd", gateway])
+    missing_before = len(chk.failures)
     for lib in re.findall(r"=>\s+(/\S+)", ldd):
         rc, owner = run_tool(["dpkg", "-S", lib])
         if rc != 0:  # /lib vs /usr/lib (merged /usr)
             rc, owner = run_tool(["dpkg", "-S", lib.replace("/lib/", "/usr/lib/", 1)])
         pkg = owner.split(":")[0] if rc == 0 else "?"
         chk.ok(pkg in closure, f"runtime image lacks {lib} (package {pkg}); runtime packages: {pkgs}")
-    log(f"Dockerfile runtime packages {pkgs} cover every library of {os.path.basename(gateway)}")
+    if len(chk.failures) == missing_before:
+        log(f"Dockerfile runtime packages {pkgs} cover every library of {os.path.basename(gateway)}")
 
 
 # --------------------------------------------------------------------------
