@@ -46,6 +46,18 @@ std::function<std::string(const std::string&, Options&)> duration_setter(Millis 
   };
 }
 
+// A handshake that may last forever would let idle sockets pile up: > 0 only.
+std::function<std::string(const std::string&, Options&)> positive_duration_setter(
+    Millis Options::*field) {
+  return [field](const std::string& text, Options& o) -> std::string {
+    Millis value{};
+    if (!parse_duration(text, value)) return "expected a duration such as 250ms, 30s or 2m";
+    if (value.count() <= 0) return "must be greater than 0";
+    o.*field = value;
+    return "";
+  };
+}
+
 std::string set_bind(const std::string& text, Options& o) {
   in_addr v4{};
   in6_addr v6{};
@@ -69,8 +81,8 @@ const std::span<const FlagSpec> flag_table() {
       {"metrics-port", "9100", "HTTP port for /metrics, /stats, / and /healthz (0 = pick)",
        uint_setter(&Options::metrics_port, 0, 65535)},
       {"bind", "127.0.0.1", "address both ports listen on", set_bind},
-      {"handshake-timeout", "30s", "time allowed for the first frame",
-       duration_setter(&Options::handshake_timeout)},
+      {"handshake-timeout", "30s", "time allowed for the first frame (> 0)",
+       positive_duration_setter(&Options::handshake_timeout)},
       {"idle-timeout", "60s", "close READY connections silent this long (0 = never)",
        duration_setter(&Options::idle_timeout)},
       {"linger", "5s", "bound on flushing output of a closing connection",
@@ -133,16 +145,17 @@ ParseOutcome parse_options(int argc, const char* const* argv) {
     if (arg == "--help" || arg == "-h") return ShowHelp{};
     if (arg.rfind("--", 0) != 0) return OptionError{"unexpected argument '" + arg + "'"};
     std::string name = arg.substr(2), value;
-    if (auto eq = name.find('='); eq != std::string::npos) {
+    const auto eq = name.find('=');
+    if (eq != std::string::npos) {
       value = name.substr(eq + 1);
       name.resize(eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      return OptionError{"--" + name + ": missing value"};
     }
     const FlagSpec* spec = find_flag(name);
     if (!spec) return OptionError{"unknown flag --" + name + " (see --help)"};
+    if (eq == std::string::npos) {
+      if (i + 1 >= argc) return OptionError{"--" + name + ": missing value"};
+      value = argv[++i];
+    }
     if (std::string error = spec->apply(value, options); !error.empty())
       return OptionError{"--" + name + " '" + value + "': " + error};
   }

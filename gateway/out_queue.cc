@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -41,7 +42,9 @@ void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view
   OutFrame* frame = nodes_.acquire();
   const auto payload_length = static_cast<uint32_t>(text.size() + tail.size());
   encode_frame_header(payload_length, frame->head.data());
-  std::memcpy(frame->head.data() + kFrameHeaderSize, text.data(), text.size());
+  assert(text.size() <= OutFrame::kHeadCapacity - kFrameHeaderSize);
+  if (!text.empty())  // an echo has no text, and memcpy from null is UB even for 0 bytes
+    std::memcpy(frame->head.data() + kFrameHeaderSize, text.data(), text.size());
   frame->head_length = static_cast<uint8_t>(kFrameHeaderSize + text.size());
   frame->tail = reinterpret_cast<const std::byte*>(tail.data());
   frame->tail_length = static_cast<uint32_t>(tail.size());

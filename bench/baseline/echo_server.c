@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -324,6 +325,15 @@ static int parse_args(int argc, char **argv, struct sockaddr_in *addr) {
   return 0;
 }
 
+/* Like the gateway: every descriptor the hard limit allows. */
+static void raise_fd_limit(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 static void listen_on(const struct sockaddr_in *addr) {
   g_listen = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -351,6 +361,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   g_epoll = epoll_create1(EPOLL_CLOEXEC);
   if (g_epoll < 0) die("epoll_create1");
+  raise_fd_limit();
   g_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   listen_on(&addr);
   struct epoll_event events[MAX_EVENTS];

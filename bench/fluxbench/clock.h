@@ -28,7 +28,11 @@ inline double unix_seconds() noexcept {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-inline double ns_to_seconds(uint64_t ns) noexcept { return static_cast<double>(ns) / 1e9; }
-inline double ns_to_us(uint64_t ns) noexcept { return static_cast<double>(ns) / 1e3; }
+inline double ns_to_seconds(uint64_t ns) noexcept {
+  return static_cast<double>(ns) / 1e9;
+}
+inline double ns_to_us(uint64_t ns) noexcept {
+  return static_cast<double>(ns) / 1e3;
+}
 
 }  // namespace flux::bench

@@ -2,9 +2,9 @@
 // Connection: one client connection's state, as its worker sees it.
 //
 //   IDLE --start_connect--> CONNECTING --writable, SO_ERROR 0, send HELLO--> HANDSHAKING
-//   HANDSHAKING --FLUX_READY <id> 0--> READY --traffic over, nothing in flight, send BYE--> BYE_SENT
-//   BYE_SENT --FLUX_BYE or EOF--> DONE
-//   any state --error, EOF, mismatch, timeout, hard stop--> DONE (counted by cause)
+//   HANDSHAKING --FLUX_READY <id> 0--> READY --traffic over, nothing in flight, send BYE-->
+//   BYE_SENT BYE_SENT --FLUX_BYE or EOF--> DONE any state --error, EOF, mismatch, timeout, hard
+//   stop--> DONE (counted by cause)
 //
 // Frames in flight are `sent` (their send times, oldest first); the next
 // echo must carry counter `expect_counter` and the send time sent.front().

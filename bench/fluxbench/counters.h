@@ -30,15 +30,15 @@ struct alignas(64) WorkerCounters {
   Counter closed_clean;      // ended by FLUX_BYE / FLUX_BYE
   Counter resolved;          // connections that are ready or failed (connect phase)
   // Frames
-  Counter sent;              // data frames written
-  Counter received;          // echoes verified
-  Counter received_measured; // echoes received inside the measured window
-  Counter bytes_measured;    // their payload bytes
-  Counter mismatched;        // echoes that differ from what was sent, or out of order
-  Counter lost;              // sent, never echoed (connection closed or hard stop)
-  Counter unsent;            // open loop: due before the end, never sent (hard stop)
-  Counter server_errors;     // FLUX_ERROR or other unexpected control frames in READY
-  Counter oversized;         // frames larger than any reply could be (stream abandoned)
+  Counter sent;               // data frames written
+  Counter received;           // echoes verified
+  Counter received_measured;  // echoes received inside the measured window
+  Counter bytes_measured;     // their payload bytes
+  Counter mismatched;         // echoes that differ from what was sent, or out of order
+  Counter lost;               // sent, never echoed (connection closed or hard stop)
+  Counter unsent;             // open loop: due before the end, never sent (hard stop)
+  Counter server_errors;      // FLUX_ERROR or other unexpected control frames in READY
+  Counter oversized;          // frames larger than any reply could be (stream abandoned)
 };
 
 }  // namespace flux::bench

@@ -15,7 +15,8 @@ struct Unit {
   double ns;
 };
 // Longest suffixes first, so "ms" is not read as "m" + garbage.
-constexpr std::array<Unit, 5> kUnits{{{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}}};
+constexpr std::array<Unit, 5> kUnits{
+    {{"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}}};
 
 }  // namespace
 

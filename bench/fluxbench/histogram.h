@@ -46,7 +46,9 @@ constexpr uint64_t bucket_lowest(size_t index) noexcept {
 }
 
 // The largest value that maps to `index` (HdrHistogram's "highest equivalent").
-constexpr uint64_t bucket_highest(size_t index) noexcept { return bucket_lowest(index + 1) - 1; }
+constexpr uint64_t bucket_highest(size_t index) noexcept {
+  return bucket_lowest(index + 1) - 1;
+}
 
 class Histogram {
  public:

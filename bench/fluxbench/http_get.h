@@ -18,7 +18,7 @@ namespace flux::bench {
 struct HttpUrl {
   in_addr_t addr = 0;  // network order
   uint16_t port = 80;
-  std::string host;    // as written, for the Host header
+  std::string host;  // as written, for the Host header
   std::string path = "/";
 };
 

@@ -17,11 +17,11 @@
 namespace flux::bench {
 namespace {
 
-constexpr uint32_t kMinSize = 16;          // counter + timestamp
-constexpr uint32_t kMaxSize = 16u << 20;   // far above any sane --max-frame
+constexpr uint32_t kMinSize = 16;         // counter + timestamp
+constexpr uint32_t kMaxSize = 16u << 20;  // far above any sane --max-frame
 constexpr uint32_t kMaxConns = 1'000'000;
 constexpr unsigned kMaxThreads = 64;
-constexpr unsigned kMaxSrcIps = 254;       // 127.0.0.1 .. 127.0.0.254
+constexpr unsigned kMaxSrcIps = 254;         // 127.0.0.1 .. 127.0.0.254
 constexpr uint32_t kConnsPerSrcIp = 20'000;  // below the 28k ephemeral ports
 
 template <typename T>
@@ -42,7 +42,9 @@ std::optional<double> parse_positive(std::string_view text) {
   return value;
 }
 
-bool is_loopback(in_addr_t addr) { return (ntohl(addr) >> 24) == 127; }
+bool is_loopback(in_addr_t addr) {
+  return (ntohl(addr) >> 24) == 127;
+}
 
 using Setter = std::function<std::optional<std::string>(Options&, std::string_view)>;
 
@@ -56,7 +58,8 @@ Setter uint_setter(T Options::*field, T min, T max, const char* flag) {
   return [=](Options& o, std::string_view v) -> std::optional<std::string> {
     const auto parsed = parse_uint<T>(v, min, max);
     if (!parsed) {
-      return bad(flag, v, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+      return bad(flag, v,
+                 "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     }
     o.*field = *parsed;
     return std::nullopt;
@@ -150,7 +153,8 @@ std::optional<std::string> finish(Options& o, const Flags& flags) {
   if (flags.window_given && flags.rate_given) return "--window and --rate exclude each other";
   o.mode = flags.rate_given ? LoadMode::kOpen : LoadMode::kClosed;
   if (o.churn_rate > 0 && !kChurnAvailable) {
-    return "--churn (drop and resume connections) arrives with the sessions work; not yet available";
+    return "--churn (drop and resume connections) arrives with the sessions work; not yet "
+           "available";
   }
   if (auto error = resolve_host(o)) return error;
   if (auto error = check_stats_url(o)) return error;
@@ -175,9 +179,18 @@ ParseOutcome parse_options(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") return ShowHelp{};
-    if (arg == "--json") { options.json = true; continue; }
-    if (arg == "--no-progress") { options.progress = false; continue; }
-    if (arg == "--allow-remote") { options.allow_remote = true; continue; }
+    if (arg == "--json") {
+      options.json = true;
+      continue;
+    }
+    if (arg == "--no-progress") {
+      options.progress = false;
+      continue;
+    }
+    if (arg == "--allow-remote") {
+      options.allow_remote = true;
+      continue;
+    }
     std::string_view value;
     bool inline_value = false;
     if (const auto eq = arg.find('='); eq != std::string_view::npos) {

@@ -30,17 +30,17 @@ struct Options {
 
   unsigned threads = 1;
   uint32_t conns = 100;
-  unsigned src_ips = 0;       // 0: auto, enough addresses for `conns`
-  double connect_rate = 0;    // connections/s over all threads; 0 = unlimited
+  unsigned src_ips = 0;     // 0: auto, enough addresses for `conns`
+  double connect_rate = 0;  // connections/s over all threads; 0 = unlimited
 
   LoadMode mode = LoadMode::kClosed;
-  uint32_t window = 1;        // closed loop: frames in flight per connection
-  double rate = 0;            // open loop: frames/s in total
-  uint32_t size = 64;         // payload bytes, >= 16
+  uint32_t window = 1;  // closed loop: frames in flight per connection
+  double rate = 0;      // open loop: frames/s in total
+  uint32_t size = 64;   // payload bytes, >= 16
 
   uint64_t warmup_ns = 1'000'000'000;
   uint64_t duration_ns = 10'000'000'000;
-  uint64_t grace_ns = 3'000'000'000;           // drain bound after the duration
+  uint64_t grace_ns = 3'000'000'000;             // drain bound after the duration
   uint64_t connect_timeout_ns = 10'000'000'000;  // per connection: connect + handshake
 
   std::string stats_url;  // e.g. http://127.0.0.1:9100/stats

@@ -46,12 +46,12 @@ ProgressLine::ProgressLine(bool enabled) : enabled_(enabled), tty_(::isatty(STDE
 void ProgressLine::show(const ProgressState& st) {
   if (!enabled_) return;
   std::string failed = st.failed > 0 ? " (" + std::to_string(st.failed) + " failed)" : "";
-  std::fprintf(stderr, "%s[%5.1fs/%.1fs] %-8s conns %llu/%llu%s  rate %s/s  p99 %s  errors %llu%s%s",
-               tty_ ? "\r\033[K" : "", st.elapsed_s, st.planned_s, st.phase,
-               static_cast<unsigned long long>(st.ready), static_cast<unsigned long long>(st.conns),
-               failed.c_str(), si(st.rate).c_str(), us(static_cast<double>(st.p99_ns)).c_str(),
-               static_cast<unsigned long long>(st.errors), server_part(st.server).c_str(),
-               tty_ ? "" : "\n");
+  std::fprintf(
+      stderr, "%s[%5.1fs/%.1fs] %-8s conns %llu/%llu%s  rate %s/s  p99 %s  errors %llu%s%s",
+      tty_ ? "\r\033[K" : "", st.elapsed_s, st.planned_s, st.phase,
+      static_cast<unsigned long long>(st.ready), static_cast<unsigned long long>(st.conns),
+      failed.c_str(), si(st.rate).c_str(), us(static_cast<double>(st.p99_ns)).c_str(),
+      static_cast<unsigned long long>(st.errors), server_part(st.server).c_str(), tty_ ? "" : "\n");
   std::fflush(stderr);
   dirty_ = tty_;
 }

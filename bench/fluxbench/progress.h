@@ -1,7 +1,8 @@
 #pragma once
 // The live progress line, once a second on stderr:
 //
-//   [  7.0s/12.0s] measure  conns 100/100  rate 181.2k/s  p99 96.3us  errors 0  | server cpu 88% lag p99 41us
+//   [  7.0s/12.0s] measure  conns 100/100  rate 181.2k/s  p99 96.3us  errors 0  | server cpu 88%
+//   lag p99 41us
 //
 // On a terminal it rewrites one line (\r); otherwise (a log, CI) it prints
 // one line per second.

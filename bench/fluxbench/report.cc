@@ -1,8 +1,7 @@
 #include "bench/fluxbench/report.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "bench/fluxbench/clock.h"
@@ -15,16 +14,24 @@ using Json = nlohmann::ordered_json;
 
 const char* result_word(const RunResult& r) {
   switch (exit_code(r)) {
-    case 0: return "ok";
-    case 1: return "errors";
-    case 3: return "no-connections";
-    default: return "interrupted";
+    case 0:
+      return "ok";
+    case 1:
+      return "errors";
+    case 3:
+      return "no-connections";
+    default:
+      return "interrupted";
   }
 }
 
-Json number_or_null(double v) { return std::isnan(v) ? Json(nullptr) : Json(v); }
+Json number_or_null(double v) {
+  return std::isnan(v) ? Json(nullptr) : Json(v);
+}
 
-double round3(double v) { return std::round(v * 1000.0) / 1000.0; }
+double round3(double v) {
+  return std::round(v * 1000.0) / 1000.0;
+}
 
 Json latency_json(const Histogram& h) {
   auto us = [](uint64_t ns) { return round3(ns_to_us(ns)); };
@@ -40,18 +47,19 @@ Json latency_json(const Histogram& h) {
 
 Json config_json(const Options& o) {
   const bool open = o.mode == LoadMode::kOpen;
-  return Json{{"mode", open ? "open" : "closed"},
-              {"conns", o.conns},
-              {"threads", o.threads},
-              {"window", open ? Json(nullptr) : Json(o.window)},
-              {"rate_per_second", open ? Json(o.rate) : Json(nullptr)},
-              {"size_bytes", o.size},
-              {"src_ips", o.src_ips},
-              {"connect_rate_per_second", o.connect_rate > 0 ? Json(o.connect_rate) : Json(nullptr)},
-              {"warmup_seconds", ns_to_seconds(o.warmup_ns)},
-              {"duration_seconds", ns_to_seconds(o.duration_ns)},
-              {"grace_seconds", ns_to_seconds(o.grace_ns)},
-              {"stats_url", o.stats_url.empty() ? Json(nullptr) : Json(o.stats_url)}};
+  return Json{
+      {"mode", open ? "open" : "closed"},
+      {"conns", o.conns},
+      {"threads", o.threads},
+      {"window", open ? Json(nullptr) : Json(o.window)},
+      {"rate_per_second", open ? Json(o.rate) : Json(nullptr)},
+      {"size_bytes", o.size},
+      {"src_ips", o.src_ips},
+      {"connect_rate_per_second", o.connect_rate > 0 ? Json(o.connect_rate) : Json(nullptr)},
+      {"warmup_seconds", ns_to_seconds(o.warmup_ns)},
+      {"duration_seconds", ns_to_seconds(o.duration_ns)},
+      {"grace_seconds", ns_to_seconds(o.grace_ns)},
+      {"stats_url", o.stats_url.empty() ? Json(nullptr) : Json(o.stats_url)}};
 }
 
 Json server_json(const ServerView& s) {
@@ -110,14 +118,14 @@ void print_load_line(const RunResult& r, std::FILE* out) {
 }
 
 void print_server(const ServerView& s, std::FILE* out) {
-  std::fprintf(out,
-               "  server      CPU %s%% of one core (1 s max %s%%), RSS %s -> %s, loop lag p99 %s us "
-               "(median of 1 s windows; max %s), buffer allocations while measured: %s\n",
-               figure(s.cpu_percent, "%.1f").c_str(), figure(s.cpu_percent_1s_max, "%.0f").c_str(),
-               mib(s.rss_bytes_start).c_str(), mib(s.rss_bytes_end).c_str(),
-               figure(s.loop_lag_p99_us_median, "%.1f").c_str(),
-               figure(s.loop_lag_p99_us_max, "%.1f").c_str(),
-               figure(s.buffer_allocations, "%.0f").c_str());
+  std::fprintf(
+      out,
+      "  server      CPU %s%% of one core (1 s max %s%%), RSS %s -> %s, loop lag p99 %s us "
+      "(median of 1 s windows; max %s), buffer allocations while measured: %s\n",
+      figure(s.cpu_percent, "%.1f").c_str(), figure(s.cpu_percent_1s_max, "%.0f").c_str(),
+      mib(s.rss_bytes_start).c_str(), mib(s.rss_bytes_end).c_str(),
+      figure(s.loop_lag_p99_us_median, "%.1f").c_str(),
+      figure(s.loop_lag_p99_us_max, "%.1f").c_str(), figure(s.buffer_allocations, "%.0f").c_str());
 }
 
 }  // namespace
@@ -132,7 +140,8 @@ int exit_code(const RunResult& r) {
 void print_summary(const RunResult& r, std::FILE* out) {
   const Totals& t = r.totals;
   print_load_line(r, out);
-  std::fprintf(out, "  conns       %llu ready, %llu connect failed, %llu handshake failed, "
+  std::fprintf(out,
+               "  conns       %llu ready, %llu connect failed, %llu handshake failed, "
                "%llu closed by the server\n",
                static_cast<unsigned long long>(t.ready),
                static_cast<unsigned long long>(t.connect_failed),
@@ -141,20 +150,28 @@ void print_summary(const RunResult& r, std::FILE* out) {
   std::fprintf(out, "  throughput  %.0f frames/s, %.2f MB/s of payload echoed\n",
                frames_per_second(r), megabytes_per_second(r));
   const Histogram& h = r.latency;
-  std::fprintf(out, "  latency us  p50 %s  p90 %s  p99 %s  p99.9 %s  p99.99 %s  max %s  (%llu echoes)\n",
+  std::fprintf(out,
+               "  latency us  p50 %s  p90 %s  p99 %s  p99.9 %s  p99.99 %s  max %s  (%llu echoes)\n",
                fmt_us(h.percentile_ns(0.5)).c_str(), fmt_us(h.percentile_ns(0.9)).c_str(),
                fmt_us(h.percentile_ns(0.99)).c_str(), fmt_us(h.percentile_ns(0.999)).c_str(),
                fmt_us(h.percentile_ns(0.9999)).c_str(), fmt_us(h.max_ns()).c_str(),
                static_cast<unsigned long long>(h.count()));
+  if (t.lost > 0) {
+    std::fprintf(out,
+                 "  warning     %llu frames were never echoed: the latency above leaves them out\n",
+                 static_cast<unsigned long long>(t.lost));
+  }
   if (r.options.mode == LoadMode::kOpen) {
     std::fprintf(out, "  send lag    p99 %s us, max %s us (client lateness, included in latency)\n",
-                 fmt_us(r.send_lag.percentile_ns(0.99)).c_str(), fmt_us(r.send_lag.max_ns()).c_str());
+                 fmt_us(r.send_lag.percentile_ns(0.99)).c_str(),
+                 fmt_us(r.send_lag.max_ns()).c_str());
   }
-  std::fprintf(out, "  frames      %llu sent, %llu echoed; %llu mismatched, %llu lost, %llu unsent, "
+  std::fprintf(out,
+               "  frames      %llu sent, %llu echoed; %llu mismatched, %llu lost, %llu unsent, "
                "%llu server errors\n",
                static_cast<unsigned long long>(t.sent), static_cast<unsigned long long>(t.received),
-               static_cast<unsigned long long>(t.mismatched), static_cast<unsigned long long>(t.lost),
-               static_cast<unsigned long long>(t.unsent),
+               static_cast<unsigned long long>(t.mismatched),
+               static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.unsent),
                static_cast<unsigned long long>(t.server_errors));
   std::fprintf(out, "  client      CPU %.1f%% of one core, RSS %s\n", r.client_cpu_percent,
                mib(static_cast<double>(r.client_rss_bytes)).c_str());
@@ -174,13 +191,20 @@ void print_json(const RunResult& r, std::FILE* out) {
   j["measure"] = {{"start_unix_seconds", r.measure_start_unix},
                   {"end_unix_seconds", r.measure_end_unix},
                   {"seconds", r.measured_seconds}};
-  j["connections"] = {{"target", r.options.conns}, {"ready", t.ready},
-                      {"connect_failed", t.connect_failed}, {"handshake_failed", t.handshake_failed},
-                      {"closed_by_server", t.closed_by_server}, {"closed_clean", t.closed_clean},
+  j["connections"] = {{"target", r.options.conns},
+                      {"ready", t.ready},
+                      {"connect_failed", t.connect_failed},
+                      {"handshake_failed", t.handshake_failed},
+                      {"closed_by_server", t.closed_by_server},
+                      {"closed_clean", t.closed_clean},
                       {"open_file_limit", r.open_file_limit}};
-  j["frames"] = {{"sent", t.sent}, {"received", t.received},
-                 {"received_measured", t.received_measured}, {"mismatched", t.mismatched},
-                 {"lost", t.lost}, {"unsent", t.unsent}, {"server_errors", t.server_errors}};
+  j["frames"] = {{"sent", t.sent},
+                 {"received", t.received},
+                 {"received_measured", t.received_measured},
+                 {"mismatched", t.mismatched},
+                 {"lost", t.lost},
+                 {"unsent", t.unsent},
+                 {"server_errors", t.server_errors}};
   j["errors"] = t.errors();
   j["failures"] = Json::object();
   for (const auto& [why, n] : r.failures) j["failures"][why] = n;
@@ -188,8 +212,7 @@ void print_json(const RunResult& r, std::FILE* out) {
                      {"megabytes_per_second", round3(megabytes_per_second(r))}};
   j["latency_us"] = latency_json(r.latency);
   j["send_lag_us"] = r.options.mode == LoadMode::kOpen ? latency_json(r.send_lag) : Json(nullptr);
-  j["client"] = {{"cpu_percent", round3(r.client_cpu_percent)},
-                 {"rss_bytes", r.client_rss_bytes}};
+  j["client"] = {{"cpu_percent", round3(r.client_cpu_percent)}, {"rss_bytes", r.client_rss_bytes}};
   j["server"] = r.server ? server_json(*r.server) : Json(nullptr);
   j["result"] = result_word(r);
   std::fprintf(out, "%s\n", j.dump(2).c_str());

@@ -1,9 +1,11 @@
 #pragma once
 // RunControl: the run's timeline, shared by the main thread and the workers.
 //
-//   connect phase --start_ns--> warm-up --warm_end--> measured --end--> drain --say_bye--> goodbye --hard_stop
-//   (paced connects,            (traffic,             (traffic,        (no new frames;      (FLUX_BYE on
-//    handshakes)                 not measured)         measured)        last echoes)         every connection)
+//   connect phase --start_ns--> warm-up --warm_end--> measured --end--> drain --say_bye--> goodbye
+//   --hard_stop (paced connects,            (traffic,             (traffic,        (no new frames;
+//   (FLUX_BYE on
+//    handshakes)                 not measured)         measured)        last echoes)         every
+//    connection)
 //
 // The main thread publishes `ready_total` and then `start_ns` (release) once
 // every connection is ready or failed, or the connect budget is spent;

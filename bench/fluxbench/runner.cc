@@ -14,13 +14,15 @@ namespace flux::bench {
 namespace {
 
 constexpr uint64_t kTick = kNsPerSec;
-constexpr uint64_t kPollSlice = 20 * kNsPerMs;  // how often the main thread looks around
+constexpr uint64_t kPollSlice = 20 * kNsPerMs;   // how often the main thread looks around
 constexpr uint64_t kStartDelay = 20 * kNsPerMs;  // lets every worker see start_ns in time
 constexpr int kStatsTimeoutMs = 400;
 
 std::atomic<bool> g_interrupted{false};
 
-void on_signal(int) { g_interrupted.store(true, std::memory_order_relaxed); }
+void on_signal(int) {
+  g_interrupted.store(true, std::memory_order_relaxed);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -130,7 +132,7 @@ void Runner::traffic_phase() {
     }
     now = mono_ns();
     if (now >= next_tick_ns_) {
-      const char* phase = now < timeline_.start_ns     ? "connect"
+      const char* phase = now < timeline_.start_ns      ? "connect"
                           : now < timeline_.warm_end_ns ? "warmup"
                           : now < timeline_.end_ns      ? "measure"
                                                         : "drain";
@@ -154,9 +156,10 @@ void Runner::tick(uint64_t now, const char* phase) {
   ProgressState st;
   st.phase = phase;
   st.elapsed_s = ns_to_seconds(now - t0_ns_);
-  st.planned_s = started_ ? ns_to_seconds(timeline_.end_ns - t0_ns_)
-                          : ns_to_seconds(options_.connect_budget_ns() + options_.warmup_ns +
-                                          options_.duration_ns);
+  st.planned_s =
+      started_
+          ? ns_to_seconds(timeline_.end_ns - t0_ns_)
+          : ns_to_seconds(options_.connect_budget_ns() + options_.warmup_ns + options_.duration_ns);
   st.ready = t.ready;
   st.conns = options_.conns;
   st.rate = static_cast<double>(t.received - last_received_) / interval;

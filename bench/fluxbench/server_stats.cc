@@ -1,11 +1,10 @@
 #include "bench/fluxbench/server_stats.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "bench/fluxbench/clock.h"
 

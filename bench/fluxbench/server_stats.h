@@ -32,9 +32,9 @@ std::optional<ServerSample> parse_server_stats(const std::string& body, uint64_t
 
 // The server's side of the measured window.
 struct ServerView {
-  int samples = 0;            // inside the window
-  int poll_failures = 0;      // over the whole run
-  double cpu_percent = 0;     // from cpu_seconds_total between the window's edges
+  int samples = 0;         // inside the window
+  int poll_failures = 0;   // over the whole run
+  double cpu_percent = 0;  // from cpu_seconds_total between the window's edges
   double cpu_percent_1s_max = 0;
   double rss_bytes_start = 0;  // at the start of the measured window (after warm-up)
   double rss_bytes_end = 0;

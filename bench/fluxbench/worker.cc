@@ -18,10 +18,10 @@ namespace flux::bench {
 namespace {
 
 constexpr size_t kScratchBytes = 256 * 1024;
-constexpr int kReadsPerEvent = 4;         // then give the other connections a turn
+constexpr int kReadsPerEvent = 4;  // then give the other connections a turn
 constexpr uint32_t kOpensPerTurn = 256;
-constexpr uint32_t kMaxInProgress = 1024;  // connects + handshakes at once, per worker
-constexpr uint64_t kMaxBatch = 256;        // open loop: frames per connection per turn
+constexpr uint32_t kMaxInProgress = 1024;     // connects + handshakes at once, per worker
+constexpr uint64_t kMaxBatch = 256;           // open loop: frames per connection per turn
 constexpr unsigned kMaxTimersPerTurn = 4096;  // then poll again: reads must not starve
 constexpr int kMaxEvents = 512;
 constexpr uint32_t kMaxControlPayload = 256;
@@ -29,9 +29,13 @@ constexpr uint64_t kConnectPhaseTick = 10 * kNsPerMs;
 constexpr uint64_t kTrafficTick = 100 * kNsPerMs;
 constexpr unsigned long kTimerSlackNs = 1000;  // precise wake-ups for the open-loop schedule
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
-bool is_reset(int error) { return error == ECONNRESET || error == EPIPE; }
+bool is_reset(int error) {
+  return error == ECONNRESET || error == EPIPE;
+}
 
 }  // namespace
 
@@ -145,7 +149,8 @@ void Worker::expire_pending(uint64_t now) {
 void Worker::start_traffic(uint64_t start_ns, uint64_t now) {
   started_ = true;
   timeline_ = Timeline::from(start_ns, options_.warmup_ns, options_.duration_ns, options_.grace_ns);
-  const auto ready_total = std::max<uint64_t>(1, control_.ready_total.load(std::memory_order_relaxed));
+  const auto ready_total =
+      std::max<uint64_t>(1, control_.ready_total.load(std::memory_order_relaxed));
   const double period = options_.mode == LoadMode::kOpen
                             ? 1e9 * static_cast<double>(ready_total) / options_.rate
                             : 0.0;
@@ -164,8 +169,8 @@ void Worker::start_traffic(uint64_t start_ns, uint64_t now) {
     if (c.state != ConnState::kReady) continue;
     if (options_.mode == LoadMode::kOpen) {
       // Spread the connections' phases evenly over one period.
-      const double phase = period * static_cast<double>(c.global_index) /
-                           static_cast<double>(options_.conns);
+      const double phase =
+          period * static_cast<double>(c.global_index) / static_cast<double>(options_.conns);
       c.period_ns = period;
       c.sched_base_ns = start_ns + static_cast<uint64_t>(phase);
       schedule(c);
@@ -199,10 +204,14 @@ void Worker::hard_stop() {
   for (Connection& c : conns_) {
     if (!c.open()) continue;
     if (!interrupted && (c.state == ConnState::kReady || c.state == ConnState::kByeSent)) {
+      if (!c.sent.empty()) note("hard stop: frames never echoed", c.sent.size());
       lose_in_flight(c);
       if (options_.mode == LoadMode::kOpen && started_) {
         const uint64_t due = c.frames_due_before(timeline_.end_ns);
-        if (due >= c.next_counter) counters_.unsent.add(due - (c.next_counter - 1));
+        if (due >= c.next_counter) {
+          counters_.unsent.add(due - (c.next_counter - 1));
+          note("hard stop: frames due but never sent", due - (c.next_counter - 1));
+        }
       }
       if (c.state == ConnState::kByeSent) note("bye: no answer before the hard stop");
     }
@@ -225,10 +234,11 @@ uint64_t Worker::next_wake(uint64_t now) const {
     }
     return wake;
   }
-  // After the end, poll for say_bye as the main thread does.
-  const uint64_t tick = now >= timeline_.end_ns && !swept_ ? kConnectPhaseTick : kTrafficTick;
-  uint64_t wake = std::min(now + tick, timeline_.hard_stop_ns);
-  if (!swept_) wake = std::min(wake, std::max(now, timeline_.end_ns));
+  // After the end, look for say_bye as often as the main thread does.
+  const bool awaiting_bye = now >= timeline_.end_ns && !swept_;
+  uint64_t wake =
+      std::min(now + (awaiting_bye ? kConnectPhaseTick : kTrafficTick), timeline_.hard_stop_ns);
+  if (now < timeline_.end_ns) wake = std::min(wake, timeline_.end_ns);
   if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
   return wake;
 }
@@ -378,8 +388,8 @@ bool Worker::on_echo(Connection& c, const uint8_t* payload, uint32_t len, uint64
 
 void Worker::on_writable(Connection& c) {
   while (c.out_pending()) {
-    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.out_off, c.out.size() - c.out_off,
-                             MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(c.fd.get(), c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
     if (n > 0) {
       c.out_off += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
@@ -468,8 +478,8 @@ void Worker::write_out(Connection& c, const uint8_t* data, size_t len) {
     } else {
       const int error = n < 0 ? errno : EPIPE;
       lose_in_flight(c);
-      fail(c, counters_.closed_by_server, is_reset(error) ? "ready: reset by the server"
-                                                          : "ready: " + errno_text(error));
+      fail(c, counters_.closed_by_server,
+           is_reset(error) ? "ready: reset by the server" : "ready: " + errno_text(error));
       return;
     }
   }

@@ -94,7 +94,7 @@ class Worker {
   void close(Connection& c);
   void fail(Connection& c, Counter& counter, const std::string& why);
   void lose_in_flight(Connection& c);
-  void note(const std::string& why) { ++failures_[why]; }
+  void note(const std::string& why, uint64_t n = 1) { failures_[why] += n; }
   uint32_t max_payload(const Connection& c) const noexcept;
 
   const Options& options_;

@@ -24,7 +24,9 @@ std::string binary(const char* env_name, const char* built) {
   return from_env != nullptr && *from_env != '\0' ? from_env : built;
 }
 
-std::string fluxbench() { return binary("FLUXBENCH_BIN", FLUXBENCH_BIN); }
+std::string fluxbench() {
+  return binary("FLUXBENCH_BIN", FLUXBENCH_BIN);
+}
 
 // Runs fluxbench --json with `args`; the process must finish well inside
 // its own bound (connect budget + warm-up + duration + grace).
@@ -64,7 +66,9 @@ void expect_ordered_percentiles(const json& latency) {
   EXPECT_GT(latency["p50"].get<double>(), 0.0);
 }
 
-std::vector<std::string> target(uint16_t port) { return {"--port", std::to_string(port)}; }
+std::vector<std::string> target(uint16_t port) {
+  return {"--port", std::to_string(port)};
+}
 
 std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -75,9 +79,9 @@ class GatewaySmoke : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string error;
-    ASSERT_TRUE(gateway_.start({binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
-                                "--metrics-port", "0"},
-                               error))
+    ASSERT_TRUE(gateway_.start(
+        {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0", "--metrics-port", "0"},
+        error))
         << error;
   }
   std::string stats_url() const {
@@ -87,10 +91,10 @@ class GatewaySmoke : public ::testing::Test {
 };
 
 TEST_F(GatewaySmoke, ClosedLoopEchoesEverythingInOrder) {
-  const json j = run_fluxbench(target(gateway_.port()) +
-                               std::vector<std::string>{"--conns", "50", "--window", "4",
-                                                        "--warmup", "500ms", "--duration", "2500ms",
-                                                        "--stats-url", stats_url()});
+  const json j =
+      run_fluxbench(target(gateway_.port()) +
+                    std::vector<std::string>{"--conns", "50", "--window", "4", "--warmup", "500ms",
+                                             "--duration", "2500ms", "--stats-url", stats_url()});
   expect_clean(j, 50);
   expect_ordered_percentiles(j["latency_us"]);
   EXPECT_TRUE(j["send_lag_us"].is_null());
@@ -100,10 +104,10 @@ TEST_F(GatewaySmoke, ClosedLoopEchoesEverythingInOrder) {
 }
 
 TEST_F(GatewaySmoke, OpenLoopKeepsItsSchedule) {
-  const json j = run_fluxbench(target(gateway_.port()) +
-                               std::vector<std::string>{"--conns", "50", "--rate", "2000",
-                                                        "--warmup", "500ms", "--duration", "1500ms",
-                                                        "--threads", "2"});
+  const json j =
+      run_fluxbench(target(gateway_.port()) +
+                    std::vector<std::string>{"--conns", "50", "--rate", "2000", "--warmup", "500ms",
+                                             "--duration", "1500ms", "--threads", "2"});
   expect_clean(j, 50);
   expect_ordered_percentiles(j["latency_us"]);
   expect_ordered_percentiles(j["send_lag_us"]);
@@ -114,13 +118,14 @@ TEST_F(GatewaySmoke, OpenLoopKeepsItsSchedule) {
 TEST(BaselineSmoke, ClosedLoopAgainstTheSpeedOfLight) {
   ServerProcess baseline;
   std::string error;
-  ASSERT_TRUE(baseline.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error))
+  ASSERT_TRUE(
+      baseline.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error))
       << error;
   EXPECT_EQ(baseline.metrics_port(), 0);
-  const json j = run_fluxbench(target(baseline.port()) +
-                               std::vector<std::string>{"--conns", "50", "--window", "4",
-                                                        "--warmup", "500ms", "--duration", "1500ms",
-                                                        "--size", "200"});
+  const json j =
+      run_fluxbench(target(baseline.port()) +
+                    std::vector<std::string>{"--conns", "50", "--window", "4", "--warmup", "500ms",
+                                             "--duration", "1500ms", "--size", "200"});
   expect_clean(j, 50);
   expect_ordered_percentiles(j["latency_us"]);
 }
@@ -134,17 +139,17 @@ TEST(FluxbenchFailures, RefusedConnectionsAreCountedNotFatal) {
     ASSERT_TRUE(gone.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error));
     port = gone.port();
   }
-  const json j = run_fluxbench(target(port) + std::vector<std::string>{"--conns", "5",
-                                                                       "--duration", "200ms"},
-                               /*expected_exit=*/3);
+  const json j =
+      run_fluxbench(target(port) + std::vector<std::string>{"--conns", "5", "--duration", "200ms"},
+                    /*expected_exit=*/3);
   EXPECT_EQ(j["result"], "no-connections");
   EXPECT_EQ(j["connections"]["connect_failed"], 5);
   EXPECT_EQ(j["errors"], 0);
 }
 
 TEST(FluxbenchFailures, RefusesNonLoopbackTargets) {
-  const CommandResult r = run_command({fluxbench(), "--host", "10.1.2.3", "--duration", "1s"},
-                                      seconds(5));
+  const CommandResult r =
+      run_command({fluxbench(), "--host", "10.1.2.3", "--duration", "1s"}, seconds(5));
   EXPECT_EQ(r.exit_code.value_or(-1), 2);
 }
 

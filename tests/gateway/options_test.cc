@@ -211,12 +211,20 @@ TEST(ParseDuration, LargeButRepresentableValuesAreExact) {
 }
 
 TEST(Options, DurationFlagsAcceptZero) {
-  Options o = parsed({"--idle-timeout", "0", "--linger=0", "--handshake-timeout", "0ms",
-                      "--resume-window", "0s"});
+  Options o = parsed({"--idle-timeout", "0", "--linger=0", "--resume-window", "0s"});
   EXPECT_EQ(o.idle_timeout, 0ms);
   EXPECT_EQ(o.linger, 0ms);
-  EXPECT_EQ(o.handshake_timeout, 0ms);
   EXPECT_EQ(o.resume_window, 0ms);
+}
+
+// A handshake that never times out would let silent sockets pile up forever.
+TEST(Options, HandshakeTimeoutMustBePositive) {
+  for (const char* zero : {"0", "0ms", "0s"}) {
+    const char* argv[] = {"flux-gateway", "--handshake-timeout", zero};
+    auto outcome = parse_options(3, argv);
+    ASSERT_TRUE(std::holds_alternative<OptionError>(outcome)) << zero;
+    EXPECT_NE(std::get<OptionError>(outcome).message.find("--handshake-timeout"), std::string::npos);
+  }
 }
 
 // --------------------------------------------------------------- bad values

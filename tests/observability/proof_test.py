@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Proof that the observability deployment works against the real binaries.
 
-    proof_test.py --gateway PATH [--source REPO_ROOT] [--prometheus BIN]
-                  [--promtool BIN] [--held 5] [--rate-interval 4s]
-                  [--timeout 120] [--keep]
+    proof_test.py --gateway PATH [--fluxbench PATH] [--source REPO_ROOT]
+                  [--prometheus BIN] [--promtool BIN] [--held 5]
+                  [--rate-interval 4s] [--timeout 120] [--keep]
 
 1. Static checks: `promtool check config` on prometheus/prometheus.yml,
    `promtool check rules` on prometheus/alerts.yml, `promtool test rules` on
@@ -23,6 +23,9 @@
    the dashboard (variables substituted as Grafana would) and every alert
    expression, and asserts data, finite values, plausible values (the
    ready-connections panel equals --held exactly) and exact counters.
+3. With --fluxbench: runs the compose file's fluxbench command (its flags,
+   with the test's port and a 2 s duration) against the live gateway, so
+   the "load" profile's arguments are known to parse and to work.
 
 Stdlib only (YAML files are read through PyYAML when this interpreter or
 /usr/bin/python3 has it, which Debian's docker-compose package pulls in).
@@ -535,7 +538,7 @@ def check_compose(chk, src, compose_bin):
     chk.ok("9090:9090" in ports and "9100:9100" in ports, f"gateway ports {ports}")
 
 
-def check_dockerfile(chk, src, gateway):
+def check_dockerfile(chk, src, binaries):
     text = open(os.path.join(src, "Dockerfile")).read()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
     chk.ok(len(froms) >= 2 and all(f.startswith("debian:bookworm") for f in froms),
@@ -557,7 +560,7 @@ def check_dockerfile(chk, src, gateway):
     if not (shutil.which("dpkg") and shutil.which("apt-cache") and shutil.which("ldd")):
         log("no dpkg/apt-cache/ldd: runtime library check skipped")
         return
-    with open(gateway, "rb") as f:
+    with open(binaries[0], "rb") as f:
         binary = f.read()
     if any(marker in binary for marker in (b"__asan_init", b"__tsan_init", b"__ubsan_handle")):
         # clang (no --as-needed) links more of libevent than the image's
@@ -570,16 +573,26 @@ def check_dockerfile(chk, src, gateway):
     closure = set(pkgs) | {re.sub(r"[<>]", "", l.split(":", 1)[-1]).strip().split(":")[0]
                            for l in out.splitlines()}
     closure |= {l.strip() for l in out.splitlines() if l and not l.startswith(" ")}
-    rc, ldd = run_tool(["ldd", gateway])
+    ldd = "\n".join(run_tool(["ldd", b])[1] for b in binaries)
     missing_before = len(chk.failures)
-    for lib in re.findall(r"=>\s+(/\S+)", ldd):
-        rc, owner = run_tool(["dpkg", "-S", lib])
-        if rc != 0:  # /lib vs /usr/lib (merged /usr)
-            rc, owner = run_tool(["dpkg", "-S", lib.replace("/lib/", "/usr/lib/", 1)])
-        pkg = owner.split(":")[0] if rc == 0 else "?"
+    libs = sorted(set(re.findall(r"=>\s+(/\S+)", ldd)))
+    # One dpkg -S for all, under both spellings (merged /usr: /lib -> /usr/lib).
+    paths = [os.path.realpath(l) for l in libs]
+    candidates = sorted(set(libs + paths + [p.replace("/usr/lib/", "/lib/", 1) for p in paths]
+                            + [p.replace("/lib/", "/usr/lib/", 1) for p in libs if p.startswith("/lib/")]))
+    _, owners_text = run_tool(["dpkg", "-S"] + candidates)
+    owner_of = {}
+    for line in owners_text.splitlines():
+        m = re.match(r"([^:\s]+)(?::\w+)?: (/\S+)$", line)
+        if m:
+            owner_of[m.group(2)] = m.group(1)
+    for lib, real in zip(libs, paths):
+        names = {lib, real, lib.replace("/lib/", "/usr/lib/", 1), real.replace("/usr/lib/", "/lib/", 1)}
+        pkg = next((owner_of[n] for n in names if n in owner_of), "?")
         chk.ok(pkg in closure, f"runtime image lacks {lib} (package {pkg}); runtime packages: {pkgs}")
     if len(chk.failures) == missing_before:
-        log(f"Dockerfile runtime packages {pkgs} cover every library of {os.path.basename(gateway)}")
+        names = ", ".join(os.path.basename(b) for b in binaries)
+        log(f"Dockerfile runtime packages {pkgs} cover every library of {names}")
 
 
 # --------------------------------------------------------------------------
@@ -753,6 +766,33 @@ def label_values_query(prom, definition):
     return prom.api(f"label/{m.group(2)}/values", **params)
 
 
+def run_compose_load(chk, prom, src, fluxbench, port, instance, accepted_before):
+    """The fluxbench service's command, shortened, against the test gateway."""
+    svc = load_yaml(os.path.join(src, "docker-compose.yml"))["services"]["fluxbench"]
+    argv = [str(a) for a in svc.get("command", [])]
+    for flag, value in (("--port", str(port)), ("--duration", "2s"), ("--warmup", "500ms"),
+                        ("--grace", "1s")):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    conns = int(argv[argv.index("--conns") + 1]) if "--conns" in argv else 100
+    log(f"compose load command: fluxbench {' '.join(argv)}")
+    rc, out = run_tool([fluxbench] + argv, timeout=30)
+    chk.ok(rc == 0, f"fluxbench with the compose arguments exited {rc}:\n{out[-1500:]}")
+    for line in out.splitlines():
+        if line.strip().startswith(("conns", "throughput")):
+            print(f"  fluxbench: {line.strip()}", flush=True)
+    deadline = time.monotonic() + 5
+    while True:
+        acc = prom.scalar_sum(f'flux_connections_accepted_total{{instance="{instance}"}}')
+        if (acc or 0) >= accepted_before + conns or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    chk.ok((acc or 0) >= accepted_before + conns,
+           f"Prometheus saw {acc} accepted connections after fluxbench, want >= {accepted_before + conns}")
+
+
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
@@ -761,6 +801,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--gateway", required=True)
+    ap.add_argument("--fluxbench", help="run the compose 'load' command with it (skipped if absent)")
     ap.add_argument("--source", default=os.path.normpath(os.path.join(here, "..", "..")))
     ap.add_argument("--prometheus", default=shutil.which("prometheus") or "/usr/bin/prometheus")
     ap.add_argument("--promtool", default=shutil.which("promtool") or "/usr/bin/promtool")
@@ -783,7 +824,8 @@ def main():
     t0 = time.monotonic()
     src = os.path.abspath(args.source)
     gateway = os.path.abspath(args.gateway)
-    for tool in (gateway, args.prometheus, args.promtool):
+    fluxbench = os.path.abspath(args.fluxbench) if args.fluxbench else None
+    for tool in [gateway, args.prometheus, args.promtool] + ([fluxbench] if fluxbench else []):
         if not os.access(tool, os.X_OK):
             print(f"FAIL: {tool} is not executable (scripts/setup.sh --test installs prometheus)")
             return 1
@@ -799,7 +841,7 @@ def main():
         check_dashboard(chk, dash)
         compose_bin = shutil.which("docker-compose")
         check_compose(chk, src, compose_bin)
-        check_dockerfile(chk, src, gateway)
+        check_dockerfile(chk, src, [gateway] + ([fluxbench] if fluxbench else []))
         log(f"static checks done: {chk.passed} passed, {len(chk.failures)} failed")
 
         # ---- gateway + prometheus ---------------------------------------
@@ -1005,6 +1047,12 @@ def main():
                     chk.ok(all(v == 1 for _, v in vals), f"up is not 1: {vals}")
         alerts = prom.api("alerts")["alerts"]
         log(f"active alerts: {[(a['labels']['alertname'], a['state']) for a in alerts] or 'none'}")
+
+        # ---- the compose "load" command against the live gateway -----------
+        if fluxbench:
+            run_compose_load(chk, prom, src, fluxbench, port, instance, expected_accepted)
+        else:
+            log("no --fluxbench: the compose load command was not run")
 
         # ---- still alive ----------------------------------------------------
         chk.ok(gw.proc.poll() is None, f"gateway exited early\n{gw.tail()}")
