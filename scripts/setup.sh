@@ -48,6 +48,13 @@ TEST_PACKAGES+=(
   chromium
 )
 
+# Observability proof (tests/observability): Python for the test,
+# docker-compose for `docker-compose config` (works without an engine).
+TEST_PACKAGES+=(
+  python3
+  docker-compose
+)
+
 # Node.js and npm install the dashboard's charting library (uPlot) from the
 # npm registry, pinned by dashboard/package-lock.json. Checked by command
 # rather than by package: a machine may already have a Node.js of its own.
