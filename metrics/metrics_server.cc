@@ -77,6 +77,16 @@ bool MetricsServer::start(std::string& error) {
     return false;
   }
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // cpp-httplib's stop() is a no-op until the listen loop has begun: a
+  // SIGTERM right after start would otherwise leave stop() joining forever.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!http_->is_running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!http_->is_running()) {
+    error = "the metrics HTTP server did not start";
+    http_->stop();
+    return false;
+  }
   sampler_thread_ = std::thread([this] { sample_loop(); });
   return true;
 }

@@ -6,7 +6,9 @@
 
 #include <ostream>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "integration/gateway_process.h"
@@ -19,15 +21,45 @@ using std::chrono::seconds;
 
 constexpr int kUsageExitCode = 2;
 
-TEST(Cli, HelpListsEveryFlagAndExitsZero) {
+// The line of `help` whose first word is `flag`, or "" if there is none.
+std::string help_line_of(const std::string& help, const std::string& flag) {
+  std::istringstream lines(help);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    std::string first;
+    if (words >> first && first == flag) return line;
+  }
+  return {};
+}
+
+// Every flag of PROTOCOL.md section 9 (and --read-budget) with its default.
+TEST(Cli, HelpListsEveryFlagWithItsDefaultAndExitsZero) {
   const RunResult run = run_gateway({"--help"}, after(seconds(5)));
   ASSERT_TRUE(run.status) << "--help did not exit within 5 s";
   EXPECT_TRUE(run.status->success()) << run.status->to_string() << "\nstderr: " << run.err;
-  for (const char* flag :
-       {"--port", "--metrics-port", "--bind", "--handshake-timeout", "--idle-timeout", "--linger",
-        "--max-frame", "--max-pending", "--max-connections", "--replay-frames", "--replay-bytes",
-        "--replay-memory", "--resume-window", "--reactors", "--read-budget"}) {
-    EXPECT_NE(run.out.find(flag), std::string::npos) << "--help does not mention " << flag;
+  const std::vector<std::pair<std::string, std::string>> defaults = {
+      {"--port", "9090"},
+      {"--metrics-port", "9100"},
+      {"--bind", "127.0.0.1"},
+      {"--handshake-timeout", "30s"},
+      {"--idle-timeout", "60s"},
+      {"--linger", "5s"},
+      {"--max-frame", "65536"},
+      {"--max-pending", "4194304"},
+      {"--max-connections", "100000"},
+      {"--replay-frames", "256"},
+      {"--replay-bytes", "1048576"},
+      {"--replay-memory", "268435456"},
+      {"--resume-window", "30s"},
+      {"--reactors", "1"},
+      {"--read-budget", "16"},
+  };
+  for (const auto& [flag, value] : defaults) {
+    const std::string line = help_line_of(run.out, flag);
+    EXPECT_FALSE(line.empty()) << "--help has no line for " << flag;
+    EXPECT_NE(line.find(value), std::string::npos)
+        << flag << " does not show its default " << value << ": " << line;
   }
 }
 
