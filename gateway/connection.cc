@@ -89,6 +89,7 @@ void Connection::on_timer_cb(evutil_socket_t, short, void* self) {
 // Then writes every echo produced, in one go.
 void Connection::on_readable() {
   if (state_ == ConnState::kClosing) return discard_input();
+  if (awaiting_remote_resume_) return;  // reading resumes with the answer
   bool took_frames = false;
   for (unsigned reads = 0; reads < ctx_.options.read_budget; ++reads) {
     make_read_room();
@@ -162,7 +163,8 @@ void Connection::make_read_room() {
 
 bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
-  while (state_ == ConnState::kHandshake || state_ == ConnState::kReady) {
+  while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) &&
+         !awaiting_remote_resume_) {
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
     ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
     if (frame.kind == ParsedFrame::kNeedMore) break;
@@ -204,21 +206,47 @@ void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
     return queue("FLUX_INVALID session-unknown");
   }
   SessionTable::ResumeOutcome outcome = ctx_.sessions.resume(id, last_seq, *this);
-  switch (outcome.result) {
-    case ResumeResult::kUnknown: return queue("FLUX_INVALID session-unknown");
+  if (outcome.elsewhere) {
+    // Hold this client's input until the session's reactor answers.
+    awaiting_remote_resume_ = true;
+    set_reading(false);
+    SessionId wanted;
+    std::copy(id.begin(), id.end(), wanted.begin());
+    return ctx_.courier.request_remote_resume(*outcome.elsewhere, wanted, last_seq, id_);
+  }
+  if (outcome.result == ResumeResult::kTakenOver) outcome.previous->on_session_taken_over();
+  if (outcome.session) return resume_into(*outcome.session, last_seq);
+  refuse_resume(outcome.result);
+}
+
+void Connection::refuse_resume(ResumeResult result) {
+  switch (result) {
     case ResumeResult::kBadSeq: return queue("FLUX_INVALID bad-seq");
     case ResumeResult::kReplayGap: return queue("FLUX_INVALID replay-gap");
-    case ResumeResult::kTakenOver: outcome.previous->on_session_taken_over(); [[fallthrough]];
-    case ResumeResult::kOk: break;
+    default: return queue("FLUX_INVALID session-unknown");
   }
-  become_ready(*outcome.session);
-  // The frames the client missed, from the replay buffer's own bytes.
+}
+
+// READY, then the frames the client missed, from the replay buffer's own bytes.
+void Connection::resume_into(Session& session, uint64_t last_seq) {
+  become_ready(session);
   uint64_t replayed = 0;
-  outcome.session->replay.for_each_after(last_seq, [&](ReplayBuffer::Stored frame) {
+  session.replay.for_each_after(last_seq, [&](ReplayBuffer::Stored frame) {
     queue({}, std::move(frame.owner), frame.payload);
     ++replayed;
   });
   ctx_.metrics.sessions.frames_replayed_total.add(replayed);
+}
+
+void Connection::on_remote_resume(ResumeResult result, Session* session, uint64_t last_seq) {
+  awaiting_remote_resume_ = false;
+  if (session) resume_into(*session, last_seq);
+  else refuse_resume(result);
+  if (!peer_eof_) set_reading(true);
+  // Frames that arrived behind the FLUX_RESUME wait in the read block.
+  if (in_block_) process_input(monotonic_ns());
+  if (in_begin_ == in_end_) in_block_.reset();
+  flush();
 }
 
 // FLUX_READY <id> <seq>, then READY with the idle timer.

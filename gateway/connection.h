@@ -52,6 +52,10 @@ class Connection {
   void shut_down_for_server_exit();
   // Its session was resumed elsewhere: FLUX_ERROR session-taken-over, CLOSING.
   void on_session_taken_over();
+  // The answer to a resume asked of another reactor: `session` (already in
+  // this reactor's table) for kOk / kTakenOver, else a FLUX_INVALID reason.
+  void on_remote_resume(ResumeResult result, Session* session, uint64_t last_seq);
+  bool awaiting_remote_resume() const noexcept { return awaiting_remote_resume_; }
 
   uint64_t id() const noexcept { return id_; }
   ConnState state() const noexcept { return state_; }
@@ -84,6 +88,8 @@ class Connection {
   void handle_handshake(std::string_view payload);
   void handle_resume(std::string_view id, uint64_t last_seq);
   void become_ready(Session& session);
+  void resume_into(Session& session, uint64_t last_seq);
+  void refuse_resume(ResumeResult result);
   void handle_ready(std::string_view payload, uint64_t read_at_ns);
   void discard_input();
   void on_peer_eof();
@@ -119,6 +125,7 @@ class Connection {
   bool paused_by_backpressure_ = false;
   bool write_side_shut_ = false;
   bool peer_eof_ = false;
+  bool awaiting_remote_resume_ = false;  // input held until the owner reactor answers
 
   // Unparsed input lives in in_block_[in_begin_, in_end_).
   BlockRef in_block_;

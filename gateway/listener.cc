@@ -49,7 +49,8 @@ Listener::Listener(event_base* base, LoopClock& clock, ConnectionMetrics& metric
                    AcceptHandler on_accept)
     : base_(base), clock_(clock), metrics_(metrics), on_accept_(std::move(on_accept)) {}
 
-bool Listener::open(const std::string& address, uint16_t port, std::string& error) {
+bool Listener::open(const std::string& address, uint16_t port, bool reuse_port,
+                    std::string& error) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   if (!make_address(address, port, addr, len)) {
@@ -59,6 +60,7 @@ bool Listener::open(const std::string& address, uint16_t port, std::string& erro
   Fd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   int one = 1;
   if (!fd || setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      (reuse_port && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
       ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
       ::listen(fd.get(), SOMAXCONN) != 0) {
     error = "cannot listen on " + address + ":" + std::to_string(port) + ": " + strerror(errno);

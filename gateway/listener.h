@@ -36,7 +36,9 @@ class Listener {
            AcceptHandler on_accept);
 
   // Binds and listens; on failure returns false and says why in `error`.
-  bool open(const std::string& address, uint16_t port, std::string& error);
+  // reuse_port: SO_REUSEPORT, so that each reactor of a group listens on
+  // the same port and the kernel spreads connections between them.
+  bool open(const std::string& address, uint16_t port, bool reuse_port, std::string& error);
   // The bound port (the kernel's pick when asked for port 0).
   uint16_t port() const noexcept { return port_; }
   // Stops accepting for good and closes the socket.

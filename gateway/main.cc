@@ -1,28 +1,24 @@
 // flux-gateway: parses the flags, binds the client and metrics ports,
-// prints them, runs the reactor until SIGTERM/SIGINT has drained every
+// prints them, runs the reactors until SIGTERM/SIGINT has drained every
 // connection, then stops the metrics thread and exits 0.
+
+#include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <variant>
 
+#include "gateway/buffer_pool.h"
 #include "gateway/log.h"
 #include "gateway/options.h"
-#include "gateway/reactor.h"
+#include "gateway/reactor_group.h"
 #include "metrics/metrics_server.h"
 
 namespace {
 
 constexpr int kExitUsage = 2;
 constexpr int kExitCannotStart = 1;
-
-flux::ReactorHandle handle_of(flux::Reactor& reactor) {
-  return {reactor.label(), &reactor.metrics(),
-          [&reactor](std::function<void(std::vector<flux::ConnectionInfo>)> done) {
-            reactor.post([&reactor, done = std::move(done)] { done(reactor.list_connections()); });
-          }};
-}
 
 flux::MetricsServerConfig metrics_config(const flux::Options& options) {
   flux::MetricsServerConfig config;
@@ -33,27 +29,45 @@ flux::MetricsServerConfig metrics_config(const flux::Options& options) {
   return config;
 }
 
+// SIGTERM and SIGINT are blocked in every thread (the mask is inherited)
+// and taken synchronously by main with sigwait: no handler runs inside a
+// reactor, and each reactor is told by message.
+sigset_t shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
 int serve(const flux::Options& options) {
   // A peer that vanished must surface as EPIPE on our write, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
-  flux::Reactor reactor(options);
+  const sigset_t signals = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  flux::ReactorGroup reactors(options);
   std::string error;
-  if (!reactor.listen(error)) {
+  if (!reactors.listen(error)) {
     flux::log_info("%s", error.c_str());
     return kExitCannotStart;
   }
-  flux::MetricsServer metrics(metrics_config(options), {handle_of(reactor)});
+  flux::MetricsServer metrics(metrics_config(options), reactors.handles());
   if (!metrics.start(error)) {
     flux::log_info("%s", error.c_str());
     return kExitCannotStart;
   }
-  reactor.handle_signals();
-  printf("listening port=%u metrics_port=%u\n", reactor.port(), metrics.port());
+  reactors.start();
+  printf("listening port=%u metrics_port=%u\n", reactors.port(), metrics.port());
   fflush(stdout);
-  flux::log_info("listening on %s:%u, metrics on http://%s:%u/; version %s, read budget %u",
-                 options.bind.c_str(), reactor.port(), options.bind.c_str(), metrics.port(),
-                 FLUX_VERSION, options.read_budget);
-  reactor.run();
+  flux::log_info("listening on %s:%u with %zu reactor(s), metrics on http://%s:%u/; version %s",
+                 options.bind.c_str(), reactors.port(), reactors.size(), options.bind.c_str(),
+                 metrics.port(), FLUX_VERSION);
+  int received = 0;
+  sigwait(&signals, &received);
+  flux::log_info("%s: shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");
+  reactors.request_shutdown();
+  reactors.join();
   metrics.stop();
   flux::log_info("shutdown complete");
   return 0;

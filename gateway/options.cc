@@ -68,8 +68,15 @@ std::string set_bind(const std::string& text, Options& o) {
 }
 
 std::string set_reactors(const std::string& text, Options& o) {
-  if (text != "1") return "only 1 reactor is supported in this version";
-  o.reactors = 1;
+  constexpr uint64_t kMaxReactors = 256;
+  if (text == "auto") {
+    o.reactors = 0;  // resolved to the online CPUs at start
+    return "";
+  }
+  uint64_t count = 0;
+  if (!parse_uint(text, count) || count < 1 || count > kMaxReactors)
+    return "expected auto or a number from 1 to " + std::to_string(kMaxReactors);
+  o.reactors = static_cast<unsigned>(count);
   return "";
 }
 
@@ -101,7 +108,7 @@ const std::span<const FlagSpec> flag_table() {
        uint_setter(&Options::replay_memory, 0, kU64)},
       {"resume-window", "30s", "how long a detached session waits for resume",
        duration_setter(&Options::resume_window)},
-      {"reactors", "1", "reactor threads (this version: 1)", set_reactors},
+      {"reactors", "1", "reactor threads, or auto = one per online CPU", set_reactors},
       {"read-budget", "16", "reads per connection per wakeup (fairness)",
        uint_setter(&Options::read_budget, 1, 1024)},
   };

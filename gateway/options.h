@@ -30,7 +30,7 @@ struct Options {
   uint64_t replay_bytes = 1024 * 1024;
   uint64_t replay_memory = 256ull * 1024 * 1024;
   Millis resume_window{30'000};
-  unsigned reactors = 1;
+  unsigned reactors = 1;  // 0 = auto: one per online CPU
   unsigned read_budget = 16;  // reads per connection per wakeup
 };
 

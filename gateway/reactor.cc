@@ -16,6 +16,7 @@
 
 #include "gateway/frame_parser.h"
 #include "gateway/log.h"
+#include "gateway/reactor_group.h"
 
 namespace flux {
 namespace {
@@ -49,8 +50,20 @@ EventBasePtr make_event_base() {
 }  // namespace
 
 Reactor::Reactor(const Options& options, std::string label)
+    : Reactor(options, std::move(label), 0, nullptr, nullptr, nullptr) {}
+
+Reactor::Reactor(const Options& options, unsigned index, ReactorGroup& group,
+                 SessionDirectory& directory, std::atomic<uint64_t>& admitted)
+    : Reactor(options, std::to_string(index), index, &group, &directory, &admitted) {}
+
+Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorGroup* group,
+                 SessionDirectory* directory, std::atomic<uint64_t>* admitted)
     : options_(options),
       label_(std::move(label)),
+      index_(index),
+      group_(group),
+      directory_(directory),
+      admitted_(admitted ? admitted : &own_admitted_),
       base_(make_event_base()),
       loop_clock_(base_.get(), metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
@@ -58,7 +71,7 @@ Reactor::Reactor(const Options& options, std::string label)
       replay_blocks_(kReplayBlockSize, 0, metrics_.pool),
       resume_window_(base_.get(), options_.resume_window),
       sessions_({base_.get(), options_, metrics_.sessions, {replay_blocks_, blocks_}, session_ids_,
-                 resume_window_, loop_clock_}),
+                 resume_window_, loop_clock_, directory_, index_}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
       context_{base_.get(),
                options_,
@@ -66,6 +79,7 @@ Reactor::Reactor(const Options& options, std::string label)
                blocks_,
                frame_nodes_,
                sessions_,
+               *this,
                loop_clock_,
                label_.c_str(),
                CommonTimeout(base_.get(), options_.handshake_timeout),
@@ -89,17 +103,54 @@ Reactor::~Reactor() {
   connections_.clear();
 }
 
-bool Reactor::listen(std::string& error) { return listener_.open(options_.bind, options_.port, error); }
+bool Reactor::listen(std::string& error) { return listen(options_.port, false, error); }
 
-void Reactor::handle_signals() {
-  sigterm_event_.reset(evsignal_new(base_.get(), SIGTERM, on_shutdown_cb, this));
-  sigint_event_.reset(evsignal_new(base_.get(), SIGINT, on_shutdown_cb, this));
-  event_add(sigterm_event_.get(), nullptr);
-  event_add(sigint_event_.get(), nullptr);
+bool Reactor::listen(uint16_t port, bool reuse_port, std::string& error) {
+  return listener_.open(options_.bind, port, reuse_port, error);
 }
 
 void Reactor::run() {
   while (!(shutting_down_ && connections_.empty())) run_once(true);
+}
+
+Connection* Reactor::find_connection(uint64_t id) const noexcept {
+  auto found = by_id_.find(id);
+  return found == by_id_.end() ? nullptr : found->second;
+}
+
+// On the asking reactor: the owner is asked by message; its answer comes
+// back by message to import_session, here.
+void Reactor::request_remote_resume(unsigned owner, const SessionId& id, uint64_t last_seq,
+                                    uint64_t connection_id) {
+  Reactor& target = group_->reactor(owner);
+  target.post([&target, &asker = *this, id, last_seq, connection_id] {
+    target.export_session(id, last_seq, asker, connection_id);
+  });
+}
+
+// On the owner: the same checks as a local resume; the session leaves.
+void Reactor::export_session(const SessionId& id, uint64_t last_seq, Reactor& to,
+                             uint64_t connection_id) {
+  Connection* previous = nullptr;
+  SessionTransfer transfer = sessions_.export_session(view(id), last_seq, to.index(), previous);
+  if (previous) previous->on_session_taken_over();
+  to.post([&to, transfer = std::move(transfer), connection_id, last_seq]() mutable {
+    to.import_session(std::move(transfer), connection_id, last_seq);
+  });
+}
+
+// Back on the asker: the session joins this reactor (attached if its
+// connection still waits, detached otherwise) and the client is answered.
+void Reactor::import_session(SessionTransfer transfer, uint64_t connection_id, uint64_t last_seq) {
+  Connection* waiting = find_connection(connection_id);
+  if (waiting && (!waiting->awaiting_remote_resume() || waiting->state() != ConnState::kHandshake))
+    waiting = nullptr;
+  const ResumeResult result = transfer.result;
+  metrics_.sessions.resumes_total[static_cast<int>(result)].add();
+  Session* session = nullptr;
+  if (result == ResumeResult::kOk || result == ResumeResult::kTakenOver)
+    session = &sessions_.adopt(std::move(transfer), waiting);
+  if (waiting) waiting->on_remote_resume(result, session, last_seq);
 }
 
 void Reactor::run_once(bool block) {
@@ -210,18 +261,21 @@ void Reactor::begin_shutdown() {
   log_info("shutdown: closing the listener, draining %zu connection(s) (linger %lld ms)",
            connections_.size(), static_cast<long long>(options_.linger.count()));
   listener_.close();
-  sigterm_event_.reset();
-  sigint_event_.reset();
   for (auto& connection : connections_) connection->shut_down_for_server_exit();
 }
 
 void Reactor::on_accept(Fd fd, const sockaddr_storage& peer) {
-  if (connections_.size() >= options_.max_connections) return reject_server_full(std::move(fd));
+  // The bound is the group's: one atomic add per accepted connection, never per frame.
+  if (admitted_->fetch_add(1, std::memory_order_relaxed) >= options_.max_connections) {
+    admitted_->fetch_sub(1, std::memory_order_relaxed);
+    return reject_server_full(std::move(fd));
+  }
   int one = 1;  // echoes are small and latency-bound: no Nagle delay
   setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto connection =
       std::make_unique<Connection>(context_, *this, std::move(fd), next_connection_id_++, peer);
   connection->slot = connections_.size();
+  by_id_.emplace(connection->id(), connection.get());
   connections_.push_back(std::move(connection));
   connections_.back()->start();
 }
@@ -247,12 +301,14 @@ void Reactor::on_connection_closed(Connection& connection) noexcept {
 // Swap-and-pop: O(1) per closed connection, order of connections_ is not kept.
 void Reactor::reap_closed() noexcept {
   for (Connection* closed : closed_) {
+    by_id_.erase(closed->id());
     const size_t slot = closed->slot;
     if (slot != connections_.size() - 1) {
       std::swap(connections_[slot], connections_.back());
       connections_[slot]->slot = slot;
     }
     connections_.pop_back();
+    admitted_->fetch_sub(1, std::memory_order_relaxed);
   }
   closed_.clear();
 }

@@ -13,14 +13,20 @@
 // thread's context switches (getrusage RUSAGE_THREAD) and stamps the
 // "last turn" that /healthz checks.
 //
-// Thread contract: construct, listen() and run() on the reactor thread;
-// request_shutdown(), post() and metrics() from any thread.
+// In a group of reactors (ReactorGroup), each has its own listening socket
+// on the shared port (SO_REUSEPORT) and its own everything else; they meet
+// only in the SessionDirectory and through post().
+//
+// Thread contract: construct and listen() on one thread before run();
+// run() and everything else on the reactor thread; request_shutdown(),
+// post() and metrics() from any thread.
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -33,25 +39,31 @@
 #include "gateway/out_queue.h"
 #include "gateway/reactor_context.h"
 #include "gateway/session_id.h"
+#include "gateway/session_directory.h"
 #include "gateway/session_table.h"
 #include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
 
-class Reactor final : public ConnectionOwner {
+class ReactorGroup;
+
+class Reactor final : public ConnectionOwner, public SessionCourier {
  public:
+  // A reactor on its own (tests, harnesses), or member `index` of a group.
   explicit Reactor(const Options& options, std::string label = "0");
+  // `admitted` counts the group's open connections against --max-connections.
+  Reactor(const Options& options, unsigned index, ReactorGroup& group,
+          SessionDirectory& directory, std::atomic<uint64_t>& admitted);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Binds the client port. On failure returns false with the reason.
+  // Binds the client port (`port` overrides --port: the group's members
+  // join the port its first member bound). False, with the reason, on failure.
   bool listen(std::string& error);
+  bool listen(uint16_t port, bool reuse_port, std::string& error);
   uint16_t port() const noexcept { return listener_.port(); }
-
-  // SIGTERM and SIGINT begin a graceful shutdown (main's reactor only).
-  void handle_signals();
 
   // Runs until shutdown has drained every connection.
   void run();
@@ -78,6 +90,9 @@ class Reactor final : public ConnectionOwner {
   size_t connection_count() const noexcept { return connections_.size(); }
 
   void on_connection_closed(Connection& connection) noexcept override;
+  void request_remote_resume(unsigned owner, const SessionId& id, uint64_t last_seq,
+                             uint64_t connection_id) override;
+  unsigned index() const noexcept { return index_; }
 
  private:
   static constexpr size_t kPreallocatedBlocks = 64;
@@ -86,6 +101,9 @@ class Reactor final : public ConnectionOwner {
   static constexpr size_t kDiscardScratchBytes = 64 * 1024;
 
   static constexpr Millis kTickInterval{100};
+
+  Reactor(const Options& options, std::string label, unsigned index, ReactorGroup* group,
+          SessionDirectory* directory, std::atomic<uint64_t>* admitted);
 
   static void on_shutdown_cb(evutil_socket_t, short, void* self);
   static void on_tick_cb(evutil_socket_t, short, void* self);
@@ -97,9 +115,18 @@ class Reactor final : public ConnectionOwner {
   void reject_server_full(Fd fd);
   void begin_shutdown();
   void reap_closed() noexcept;
+  // Cross-reactor resume, on the owner's thread and then on the asker's.
+  void export_session(const SessionId& id, uint64_t last_seq, Reactor& to, uint64_t connection_id);
+  void import_session(SessionTransfer transfer, uint64_t connection_id, uint64_t last_seq);
+  Connection* find_connection(uint64_t id) const noexcept;
 
   Options options_;
   std::string label_;
+  unsigned index_ = 0;
+  ReactorGroup* group_ = nullptr;
+  SessionDirectory* directory_ = nullptr;
+  std::atomic<uint64_t> own_admitted_{0};  // used when not in a group
+  std::atomic<uint64_t>* admitted_;
   ReactorMetrics metrics_;
   EventBasePtr base_;
   LoopClock loop_clock_;
@@ -114,6 +141,7 @@ class Reactor final : public ConnectionOwner {
   Listener listener_;
 
   std::vector<std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, Connection*> by_id_;  // for answers that name a connection
   std::vector<Connection*> closed_;  // reaped after the current iteration
   uint64_t next_connection_id_ = 1;
 
@@ -123,8 +151,6 @@ class Reactor final : public ConnectionOwner {
   uint64_t tick_armed_ns_ = 0;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
-  EventPtr sigterm_event_;
-  EventPtr sigint_event_;
   bool shutting_down_ = false;
 };
 

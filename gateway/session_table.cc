@@ -11,28 +11,46 @@ SessionTable::~SessionTable() {
                                                  -int64_t(session->replay.frame_bytes()));
 }
 
-Session& SessionTable::create(Connection& connection) {
-  auto session =
-      std::make_unique<Session>(*this, deps_.ids.next(), deps_.pools, deps_.base, on_expiry_cb);
-  session->attached = &connection;
+Session& SessionTable::insert(const SessionId& id, Connection* connection) {
+  auto session = std::make_unique<Session>(*this, id, deps_.pools, deps_.base, on_expiry_cb);
   Session& ref = *session;
   sessions_.emplace(view(ref.id), std::move(session));
-  deps_.metrics.created_total.add();
+  if (deps_.directory) deps_.directory->assign(view(ref.id), deps_.reactor_index);
+  ref.attached = connection;
   deps_.metrics.attached.add();
+  if (!connection) detach(ref);
   return ref;
+}
+
+Session& SessionTable::create(Connection& connection) {
+  deps_.metrics.created_total.add();
+  return insert(deps_.ids.next(), &connection);
+}
+
+ResumeResult SessionTable::check(const Session& session, uint64_t last_seq) const noexcept {
+  if (last_seq > session.seq) return ResumeResult::kBadSeq;
+  if (!session.replay.covers(last_seq, session.seq)) return ResumeResult::kReplayGap;
+  return session.attached ? ResumeResult::kTakenOver : ResumeResult::kOk;
 }
 
 SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t last_seq,
                                                  Connection& connection) {
   auto found = sessions_.find(id);
-  ResumeOutcome outcome{ResumeResult::kUnknown};
+  ResumeOutcome outcome{ResumeResult::kUnknown, nullptr, nullptr, std::nullopt};
   if (found == sessions_.end() || found->second->doomed) {
+    if (deps_.directory) {
+      std::optional<unsigned> owner = deps_.directory->owner(id);
+      if (owner && *owner != deps_.reactor_index) {
+        outcome.elsewhere = owner;
+        return outcome;  // counted by the reactor that completes it
+      }
+    }
     outcome.result = ResumeResult::kUnknown;
-  } else if (Session& session = *found->second; last_seq > session.seq) {
-    outcome.result = ResumeResult::kBadSeq;
-  } else if (!session.replay.covers(last_seq, session.seq)) {
-    outcome.result = ResumeResult::kReplayGap;
+  } else if (Session& session = *found->second;
+             (outcome.result = check(session, last_seq)) == ResumeResult::kReplayGap) {
     discard(session);  // it can never be resumed whole again
+  } else if (outcome.result == ResumeResult::kBadSeq) {
+    // the session stays as it was
   } else {
     outcome.session = &session;
     outcome.previous = session.attached;
@@ -47,6 +65,49 @@ SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t l
   }
   deps_.metrics.resumes_total[static_cast<int>(outcome.result)].add();
   return outcome;
+}
+
+SessionTransfer SessionTable::export_session(std::string_view id, uint64_t last_seq, unsigned to,
+                                             Connection*& previous) {
+  SessionTransfer transfer;
+  previous = nullptr;
+  auto found = sessions_.find(id);
+  if (found == sessions_.end() || found->second->doomed) return transfer;  // unknown
+  Session& session = *found->second;
+  transfer.result = check(session, last_seq);
+  if (transfer.result == ResumeResult::kReplayGap) discard(session);
+  if (transfer.result != ResumeResult::kOk && transfer.result != ResumeResult::kTakenOver)
+    return transfer;
+  previous = session.attached;
+  transfer.id = session.id;
+  transfer.seq = session.seq;
+  transfer.first_seq = session.replay.first_seq();
+  transfer.frames.reserve(session.replay.count());
+  session.replay.for_each_after(transfer.first_seq - 1, [&](ReplayBuffer::Stored frame) {
+    transfer.frames.emplace_back(frame.payload);
+  });
+  if (deps_.directory) deps_.directory->assign(id, to);  // before discard(): keep the entry
+  session.attached = nullptr;  // the previous connection must not detach it here
+  discard(session);
+  return transfer;
+}
+
+Session& SessionTable::adopt(SessionTransfer transfer, Connection* connection) {
+  Session& session = insert(transfer.id, connection);
+  session.seq = transfer.seq;
+  if (replay_enabled()) {
+    uint64_t seq = transfer.first_seq;
+    for (const std::string& frame : transfer.frames) {
+      const uint64_t memory_before = session.replay.memory_bytes();
+      const uint64_t frames_before = session.replay.frame_bytes();
+      session.replay.append(seq++, frame);
+      trim_to_bounds(session);
+      account(int64_t(session.replay.memory_bytes()) - int64_t(memory_before),
+              int64_t(session.replay.frame_bytes()) - int64_t(frames_before));
+    }
+    enforce_memory_budget(session);
+  }
+  return session;
 }
 
 void SessionTable::detach(Session& session) noexcept {
@@ -81,7 +142,10 @@ void SessionTable::reap() noexcept {
   doomed_.clear();
 }
 
-void SessionTable::erase(Session& session) noexcept { sessions_.erase(view(session.id)); }
+void SessionTable::erase(Session& session) noexcept {
+  if (deps_.directory) deps_.directory->release(view(session.id), deps_.reactor_index);
+  sessions_.erase(view(session.id));
+}
 
 ReplayBuffer::Stored SessionTable::record(Session& session, std::string_view payload) {
   ++session.seq;

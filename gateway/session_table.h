@@ -19,6 +19,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -29,6 +31,7 @@
 #include "gateway/options.h"
 #include "gateway/protocol.h"
 #include "gateway/replay_buffer.h"
+#include "gateway/session_directory.h"
 #include "gateway/session_id.h"
 #include "gateway/timer.h"
 #include "metrics/reactor_metrics.h"
@@ -37,6 +40,17 @@ namespace flux {
 
 class Connection;
 class SessionTable;
+
+// A session on its way from one reactor to another (a resume that landed
+// elsewhere). The kept frames travel as copies: each reactor's pools are
+// its own, so blocks cannot change hands without a lock on the hot path.
+struct SessionTransfer {
+  ResumeResult result = ResumeResult::kUnknown;
+  SessionId id{};
+  uint64_t seq = 0;
+  uint64_t first_seq = 1;           // number of frames[0]
+  std::vector<std::string> frames;  // kept frames, oldest first
+};
 
 struct Session {
   Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer::Pools pools,
@@ -65,11 +79,15 @@ class SessionTable {
     SessionIdGenerator& ids;
     const CommonTimeout& resume_window;
     LoopClock& loop_clock;
+    SessionDirectory* directory = nullptr;  // shared by a reactor group; null when alone
+    unsigned reactor_index = 0;
   };
   struct ResumeOutcome {
     ResumeResult result;
     Session* session = nullptr;    // kOk / kTakenOver: now attached to the caller
     Connection* previous = nullptr;  // kTakenOver: must be told and closed
+    // Not here but on another reactor of the group: ask it (result unset).
+    std::optional<unsigned> elsewhere;
   };
 
   explicit SessionTable(Deps deps) : deps_(deps) {}
@@ -81,6 +99,13 @@ class SessionTable {
   Session& create(Connection& connection);
   // FLUX_RESUME: see the table of protocol section 7.
   ResumeOutcome resume(std::string_view id, uint64_t last_seq, Connection& connection);
+  // A resume that landed on another reactor: checks as resume() does, then
+  // hands the session over (removed here, `previous` set on a takeover).
+  SessionTransfer export_session(std::string_view id, uint64_t last_seq, unsigned to,
+                                 Connection*& previous);
+  // The receiving side: the session joins this table, attached to
+  // `connection` or, if that connection is gone, detached.
+  Session& adopt(SessionTransfer transfer, Connection* connection);
   // The connection ended without FLUX_BYE: keep the session for the resume window.
   void detach(Session& session) noexcept;
   // FLUX_BYE (or any end of the session): free it now.
@@ -106,6 +131,8 @@ class SessionTable {
   void unlink_detached(Session& session) noexcept;
   void account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept;
   void erase(Session& session) noexcept;
+  Session& insert(const SessionId& id, Connection* connection);
+  ResumeResult check(const Session& session, uint64_t last_seq) const noexcept;
 
   Deps deps_;
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;  // keys view Session::id

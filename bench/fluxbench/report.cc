@@ -1,8 +1,10 @@
 #include "bench/fluxbench/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "bench/fluxbench/clock.h"
 #include "bench/fluxbench/duration.h"
@@ -104,6 +106,31 @@ std::string figure(double v, const char* format) {
   return buf;
 }
 
+Json seconds_json(const RunResult& r) {
+  Json list = Json::array();
+  for (const SecondSample& s : r.seconds) {
+    list.push_back({{"elapsed_seconds", round3(s.elapsed_s)},
+                    {"echoes_per_second", std::round(s.echoes_per_second)},
+                    {"p99_us", round3(ns_to_us(s.p99_ns))},
+                    {"send_lag_p99_us", r.options.mode == LoadMode::kOpen
+                                            ? Json(round3(ns_to_us(s.send_lag_p99_ns)))
+                                            : Json(nullptr)}});
+  }
+  return list;
+}
+
+// "p99 of each measured second: median 310, best 95, worst 7012 us"
+void print_seconds(const RunResult& r, std::FILE* out) {
+  if (r.seconds.empty()) return;
+  std::vector<uint64_t> p99s;
+  for (const SecondSample& s : r.seconds) p99s.push_back(s.p99_ns);
+  std::sort(p99s.begin(), p99s.end());
+  std::fprintf(out,
+               "  per second  p99 median %s us, best %s, worst %s (%zu whole seconds measured)\n",
+               fmt_us(p99s[p99s.size() / 2]).c_str(), fmt_us(p99s.front()).c_str(),
+               fmt_us(p99s.back()).c_str(), p99s.size());
+}
+
 void print_load_line(const RunResult& r, std::FILE* out) {
   const Options& o = r.options;
   std::fprintf(out, "fluxbench  %s:%u  %u conns over %u thread%s, ", o.host.c_str(), o.port,
@@ -156,6 +183,7 @@ void print_summary(const RunResult& r, std::FILE* out) {
                fmt_us(h.percentile_ns(0.99)).c_str(), fmt_us(h.percentile_ns(0.999)).c_str(),
                fmt_us(h.percentile_ns(0.9999)).c_str(), fmt_us(h.max_ns()).c_str(),
                static_cast<unsigned long long>(h.count()));
+  print_seconds(r, out);
   if (t.lost > 0) {
     std::fprintf(out,
                  "  warning     %llu frames were never echoed: the latency above leaves them out\n",
@@ -212,6 +240,7 @@ void print_json(const RunResult& r, std::FILE* out) {
                      {"megabytes_per_second", round3(megabytes_per_second(r))}};
   j["latency_us"] = latency_json(r.latency);
   j["send_lag_us"] = r.options.mode == LoadMode::kOpen ? latency_json(r.send_lag) : Json(nullptr);
+  j["seconds"] = seconds_json(r);
   j["client"] = {{"cpu_percent", round3(r.client_cpu_percent)}, {"rss_bytes", r.client_rss_bytes}};
   j["server"] = r.server ? server_json(*r.server) : Json(nullptr);
   j["result"] = result_word(r);

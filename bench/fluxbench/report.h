@@ -6,7 +6,9 @@
 //   { "tool", "target", "config": {...}, "measure": {...}, "connections": {...},
 //     "frames": {...}, "errors", "failures": {why: count}, "throughput": {...},
 //     "latency_us": {count, mean, p50, p90, p99, p999, p9999, max},
-//     "send_lag_us": {...} | null, "client": {...}, "server": {...} | null,
+//     "send_lag_us": {...} | null,
+//     "seconds": [{elapsed_seconds, echoes_per_second, p99_us, send_lag_p99_us}],
+//     "client": {...}, "server": {...} | null,
 //     "result": "ok" | "errors" | "no-connections" | "interrupted" }
 //
 // Thread contract: the main thread, after the run.

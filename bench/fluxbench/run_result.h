@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bench/fluxbench/histogram.h"
 #include "bench/fluxbench/options.h"
@@ -26,6 +27,14 @@ struct Totals {
   uint64_t errors() const noexcept { return mismatched + lost + server_errors + closed_by_server; }
 };
 
+// One second of the measured window, as the progress line saw it.
+struct SecondSample {
+  double elapsed_s = 0;  // since the run began, at the end of that second
+  double echoes_per_second = 0;
+  uint64_t p99_ns = 0;           // echoes received in that second
+  uint64_t send_lag_p99_ns = 0;  // open loop: frames sent in that second
+};
+
 struct RunResult {
   Options options;
   bool started = false;      // traffic began (the connect phase ended)
@@ -34,8 +43,9 @@ struct RunResult {
   double measure_end_unix = 0;
   double measured_seconds = 0;
   Totals totals;
-  Histogram latency;   // echo latency, frames sent in the measured window
-  Histogram send_lag;  // open loop: actual - intended send time
+  Histogram latency;                  // echo latency, frames sent in the measured window
+  Histogram send_lag;                 // open loop: actual - intended send time
+  std::vector<SecondSample> seconds;  // whole seconds inside the measured window
   std::map<std::string, uint64_t> failures;
   double client_cpu_percent = 0;  // of one core, over the measured window
   uint64_t client_rss_bytes = 0;  // at the end

@@ -103,6 +103,9 @@ void Runner::connect_phase() {
   timeline_ = Timeline::from(start, options_.warmup_ns, options_.duration_ns, options_.grace_ns);
   control_.start_ns.store(start, std::memory_order_release);
   started_ = true;
+  // From here on, ticks fall on whole seconds of traffic, so that a measured
+  // window of D seconds (after a warm-up of whole seconds) holds D ticks.
+  next_tick_ns_ = start + kTick;
 }
 
 void Runner::traffic_phase() {
@@ -131,18 +134,21 @@ void Runner::traffic_phase() {
       control_.say_bye.store(true, std::memory_order_relaxed);
     }
     now = mono_ns();
-    if (now >= next_tick_ns_) {
-      const char* phase = now < timeline_.start_ns      ? "connect"
-                          : now < timeline_.warm_end_ns ? "warmup"
-                          : now < timeline_.end_ns      ? "measure"
-                                                        : "drain";
-      tick(now, phase);
-    }
+    if (now >= next_tick_ns_) tick(now, phase_of((last_tick_ns_ + now) / 2));
     uint64_t wake = std::min(next_tick_ns_, now + kPollSlice);
     if (!at_warm_end) wake = std::min(wake, timeline_.warm_end_ns);
     if (!at_end) wake = std::min(wake, timeline_.end_ns);
     sleep_until(wake);
   }
+}
+
+// The phase at `t`, for the progress line (which describes the second
+// that just ended: callers pass its midpoint).
+const char* Runner::phase_of(uint64_t t) const {
+  if (!started_ || t < timeline_.start_ns) return "connect";
+  if (t < timeline_.warm_end_ns) return "warmup";
+  if (t < timeline_.end_ns) return "measure";
+  return "drain";
 }
 
 // Once a second: the server's /stats, then one progress line.
@@ -164,6 +170,11 @@ void Runner::tick(uint64_t now, const char* phase) {
   st.conns = options_.conns;
   st.rate = static_cast<double>(t.received - last_received_) / interval;
   st.p99_ns = live.since(last_live_).percentile_ns(0.99);
+  const Histogram send_lag = merged(&Worker::send_lag);
+  if (started_ && last_tick_ns_ >= timeline_.warm_end_ns && now <= timeline_.end_ns + kPollSlice) {
+    seconds_.push_back(
+        {st.elapsed_s, st.rate, st.p99_ns, send_lag.since(last_send_lag_).percentile_ns(0.99)});
+  }
   st.errors = t.errors();
   st.failed = t.connect_failed + t.handshake_failed;
   st.server = server;
@@ -171,6 +182,7 @@ void Runner::tick(uint64_t now, const char* phase) {
   last_tick_ns_ = now;
   last_received_ = t.received;
   last_live_ = live;
+  last_send_lag_ = send_lag;
 }
 
 void Runner::sleep_until(uint64_t deadline_ns) const {
@@ -232,6 +244,7 @@ RunResult Runner::collect() {
   r.totals = totals();
   r.latency = merged(&Worker::latency);
   r.send_lag = merged(&Worker::send_lag);
+  r.seconds = seconds_;
   for (const auto& w : workers_) {
     for (const auto& [why, n] : w->failures()) r.failures[why] += n;
   }

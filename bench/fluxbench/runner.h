@@ -46,6 +46,7 @@ class Runner {
   void connect_phase();
   void traffic_phase();
   void tick(uint64_t now, const char* phase);
+  const char* phase_of(uint64_t t) const;
   void sleep_until(uint64_t deadline_ns) const;
   bool interrupted();
   bool all_done() const;
@@ -68,6 +69,8 @@ class Runner {
   uint64_t last_tick_ns_ = 0;
   uint64_t last_received_ = 0;
   Histogram last_live_;
+  Histogram last_send_lag_;
+  std::vector<SecondSample> seconds_;
   double cpu_at_warm_end_ = 0;
   double cpu_at_end_ = 0;
   double unix_at_warm_end_ = 0;

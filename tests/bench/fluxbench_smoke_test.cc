@@ -98,6 +98,8 @@ TEST_F(GatewaySmoke, ClosedLoopEchoesEverythingInOrder) {
   expect_clean(j, 50);
   expect_ordered_percentiles(j["latency_us"]);
   EXPECT_TRUE(j["send_lag_us"].is_null());
+  ASSERT_TRUE(j["seconds"].is_array());
+  EXPECT_GE(j["seconds"].size(), 1u) << "whole seconds inside the measured window";
   ASSERT_TRUE(j["server"].is_object()) << "--stats-url was given";
   EXPECT_GE(j["server"]["samples"].get<int>(), 1);
   EXPECT_TRUE(j["server"]["cpu_percent"].is_number()) << j["server"].dump();

@@ -268,7 +268,7 @@ constexpr BadValue kBadValues[] = {
     {"replay-frames", "-1"},
     {"replay-bytes", "1e6"},
     {"replay-memory", ""},
-    {"reactors", "2"},
+    {"reactors", "257"},
     {"reactors", "0"},
     {"reactors", ""},
     {"read-budget", "0"},
@@ -320,9 +320,12 @@ TEST(Options, SizesTakeTheFullUnsignedRange) {
   EXPECT_EQ(o.replay_bytes, 0u);
 }
 
-TEST(Options, ReactorsOnlyOne) {
+TEST(Options, ReactorsCountOrAuto) {
   EXPECT_EQ(parsed({"--reactors", "1"}).reactors, 1u);
-  for (const char* n : {"0", "2", "4", "16"}) {
+  EXPECT_EQ(parsed({"--reactors", "4"}).reactors, 4u);
+  EXPECT_EQ(parsed({"--reactors", "256"}).reactors, 256u);
+  EXPECT_EQ(parsed({"--reactors", "auto"}).reactors, 0u);  // resolved at start
+  for (const char* n : {"0", "257", "-1", "two", "Auto"}) {
     std::string message = error_of({"--reactors", n});
     EXPECT_NE(message.find("--reactors"), std::string::npos) << message;
   }

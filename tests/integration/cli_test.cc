@@ -97,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCommandLine{"PortNotANumber", {"--port", "abc"}, "port"},
         BadCommandLine{"PortNotANumberEqualsForm", {"--port=abc"}, "port"},
         BadCommandLine{"DurationBadUnit", {"--idle-timeout", "5parsecs"}, "idle-timeout"},
-        BadCommandLine{"ReactorsNotOne", {"--reactors", "2"}, "reactors"},
+        BadCommandLine{"ReactorsZero", {"--reactors", "0"}, "reactors"},
         BadCommandLine{"UnknownFlag", {"--nope"}, "nope"},
         BadCommandLine{"MissingValue", {"--max-frame"}, "max-frame"},
         BadCommandLine{"CountWithJunk", {"--max-connections", "12x"}, "max-connections"}),

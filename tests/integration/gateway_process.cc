@@ -290,6 +290,10 @@ GatewayProcess::~GatewayProcess() {
                                                  std::optional<rlim_t> max_open_files) {
   if (pid_ > 0) return ::testing::AssertionFailure() << "GatewayProcess::start called twice";
   std::vector<std::string> args{"--port", "0", "--metrics-port", "0"};
+  // CTest runs the integration suites twice: as they are, and with
+  // FLUX_TEST_REACTORS=4 (a test's own --reactors, later on the line, wins).
+  if (const char* reactors = std::getenv("FLUX_TEST_REACTORS"); reactors && *reactors)
+    args.insert(args.end(), {"--reactors", reactors});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   if (auto spawned = spawn(args, max_open_files); !spawned) return spawned;
   return await_listening_line(after(kListenWait));

@@ -1,0 +1,61 @@
+#include "gateway/reactor_group.h"
+
+#include <unistd.h>
+
+#include "gateway/reactor.h"
+
+namespace flux {
+
+ReactorGroup::ReactorGroup(const Options& options) : options_(options) {}
+
+// Threads first: a reactor must not go while another may still post to it.
+ReactorGroup::~ReactorGroup() {
+  request_shutdown();
+  join();
+}
+
+unsigned ReactorGroup::resolve_count(unsigned requested) {
+  if (requested > 0) return requested;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<unsigned>(online) : 1;
+}
+
+bool ReactorGroup::listen(std::string& error) {
+  const unsigned count = resolve_count(options_.reactors);
+  const bool reuse_port = count > 1;
+  uint16_t port = options_.port;
+  for (unsigned i = 0; i < count; ++i) {
+    reactors_.push_back(std::make_unique<Reactor>(options_, i, *this, directory_, admitted_));
+    if (!reactors_.back()->listen(port, reuse_port, error)) return false;
+    port = reactors_.back()->port();  // the others join the port the first one got
+  }
+  port_ = port;
+  return true;
+}
+
+void ReactorGroup::start() {
+  for (auto& reactor : reactors_) threads_.emplace_back([r = reactor.get()] { r->run(); });
+}
+
+void ReactorGroup::request_shutdown() noexcept {
+  for (auto& reactor : reactors_) reactor->request_shutdown();
+}
+
+void ReactorGroup::join() {
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+}
+
+std::vector<ReactorHandle> ReactorGroup::handles() {
+  std::vector<ReactorHandle> out;
+  for (auto& owned : reactors_) {
+    Reactor* reactor = owned.get();
+    out.push_back({reactor->label(), &reactor->metrics(),
+                   [reactor](std::function<void(std::vector<ConnectionInfo>)> done) {
+                     reactor->post([reactor, done = std::move(done)] { done(reactor->list_connections()); });
+                   }});
+  }
+  return out;
+}
+
+}  // namespace flux

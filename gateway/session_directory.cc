@@ -1,0 +1,23 @@
+#include "gateway/session_directory.h"
+
+namespace flux {
+
+void SessionDirectory::assign(std::string_view id, unsigned reactor) {
+  std::lock_guard lock(mutex_);
+  owners_[std::string(id)] = reactor;
+}
+
+void SessionDirectory::release(std::string_view id, unsigned reactor) {
+  std::lock_guard lock(mutex_);
+  auto it = owners_.find(std::string(id));
+  if (it != owners_.end() && it->second == reactor) owners_.erase(it);
+}
+
+std::optional<unsigned> SessionDirectory::owner(std::string_view id) const {
+  std::lock_guard lock(mutex_);
+  auto it = owners_.find(std::string(id));
+  if (it == owners_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace flux
