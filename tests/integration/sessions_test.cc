@@ -960,10 +960,16 @@ TEST_F(SessionsTest, NothingLostOrDuplicatedUnderReconnectChurn) {
   ASSERT_FALSE(HasFailure());
   EXPECT_GE(resumes, kClients) << "every client dropped at least once";
   EXPECT_GE(frames, kClients * 20);
-  EXPECT_TRUE(resumes_become("ok", static_cast<double>(resumes)));
-  for (const char* result : {"unknown", "bad-seq", "replay-gap", "taken-over"}) {
-    EXPECT_EQ(metric("flux_resumes_total", {{"result", result}}), 0) << result;
-  }
+  // Every resume succeeded. With one reactor the gateway has always seen
+  // the dropped connection's RST before the new connection's FLUX_RESUME
+  // (the RST is queued on the old socket before the new SYN is even sent),
+  // so each is "ok", none "taken-over". (With several reactors a takeover
+  // would be legitimate: the sum is what must hold.)
+  EXPECT_TRUE(metric_becomes("flux_resumes_total", {}, static_cast<double>(resumes)));
+  EXPECT_EQ(metric("flux_resumes_total", {{"result", "ok"}}) +
+                metric("flux_resumes_total", {{"result", "taken-over"}}),
+            static_cast<double>(resumes));
+  EXPECT_EQ(metric("flux_resumes_total", {{"result", "ok"}}), static_cast<double>(resumes));
   EXPECT_TRUE(metric_becomes("flux_sessions", {{"state", "detached"}}, 0)) << "all said FLUX_BYE";
   std::cout << "[ churn    ] " << kClients << " clients, " << frames << " frames, " << resumes
             << " resumes\n";
