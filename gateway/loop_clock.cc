@@ -13,7 +13,7 @@ void LoopClock::capture_poll_return() noexcept {
   captured_ = true;
 }
 
-void LoopClock::before_poll() noexcept {
+void LoopClock::close_iteration() noexcept {
   const uint64_t now_us = cached_us();  // the cache is empty here: a fresh reading
   if (started_) {
     // An iteration that ran none of our callbacks was all waiting.

@@ -36,13 +36,16 @@ class LoopClock {
   LoopClock(event_base* base, ReactorMetrics& metrics) : base_(base), metrics_(metrics) {}
 
   // Call right before each event_base_loop(EVLOOP_ONCE).
-  void before_poll() noexcept;
+  void before_poll() noexcept {
+    if constexpr (kMetricsEnabled) close_iteration();
+  }
   // Call first thing in every callback; only the first per iteration reads.
   void on_callback() noexcept {
-    if (!captured_) capture_poll_return();
+    if (kMetricsEnabled && !captured_) capture_poll_return();
   }
 
  private:
+  void close_iteration() noexcept;
   uint64_t cached_us() const noexcept;
   void capture_poll_return() noexcept;
 

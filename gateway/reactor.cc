@@ -216,7 +216,7 @@ void Reactor::on_tick() {
   metrics_.loop_lag.record(now > due ? now - due : 0);
   metrics_.loop.last_turn_monotonic_ns.set(now);
   rusage usage{};
-  if (getrusage(RUSAGE_THREAD, &usage) == 0) {
+  if (kMetricsEnabled && getrusage(RUSAGE_THREAD, &usage) == 0) {
     metrics_.loop.voluntary_switches_total.set(static_cast<uint64_t>(usage.ru_nvcsw));
     metrics_.loop.involuntary_switches_total.set(static_cast<uint64_t>(usage.ru_nivcsw));
   }

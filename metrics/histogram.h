@@ -25,6 +25,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#ifndef FLUX_METRICS_ENABLED
+#define FLUX_METRICS_ENABLED 1
+#endif
+
 namespace flux {
 
 inline constexpr int kHistogramSubBits = 5;
@@ -79,7 +83,7 @@ class alignas(64) LatencyHistogram {
   // Single writer. Relaxed load+store: no read-modify-write needed.
   void record(uint64_t ns) noexcept { record_many(ns, 1); }
   void record_many(uint64_t ns, uint64_t times) noexcept {
-    if (times == 0) return;
+    if (!FLUX_METRICS_ENABLED || times == 0) return;
     bump(buckets_[histogram_index(ns)], times);
     bump(prometheus_[prometheus_index(ns)], times);
     bump(sum_ns_, ns * times);

@@ -18,12 +18,21 @@
 
 namespace flux {
 
+// False only in the overhead-benchmark build (cmake -DFLUX_METRICS=OFF).
+inline constexpr bool kMetricsEnabled = FLUX_METRICS_ENABLED != 0;
+
 // A counter or gauge with exactly one writer thread.
 class SingleWriterU64 {
  public:
-  void add(uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
-  void set(uint64_t n) noexcept { v_.store(n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) noexcept {
+    if constexpr (kMetricsEnabled) v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void sub(uint64_t n = 1) noexcept {
+    if constexpr (kMetricsEnabled) v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+  void set(uint64_t n) noexcept {
+    if constexpr (kMetricsEnabled) v_.store(n, std::memory_order_relaxed);
+  }
   uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
 
  private:

@@ -99,6 +99,17 @@ constexpr std::chrono::milliseconds kLongTime{60'000};
 // FLUX_FUZZ_AVOID_REPLAY_GAP_UAF=1 steers clear of a known bug so that a
 // campaign can look for others (see resume_known).
 bool g_avoid_replay_gap_uaf = false;
+// FLUX_FUZZ_TRACE=1 prints every action, write and checked frame (to debug a finding).
+bool g_trace = false;
+
+__attribute__((format(printf, 1, 2))) void trace(const char* format, ...) {
+  if (!g_trace) return;
+  va_list args;
+  va_start(args, format);
+  vfprintf(stderr, format, args);
+  fputc('\n', stderr);
+  va_end(args);
+}
 
 // A printable, bounded rendering of bytes for failure messages.
 std::string show(std::string_view bytes) {
@@ -384,6 +395,7 @@ void Harness::run(Reader& in) {
   for (int i = 0; i < kMaxActions && !in.done(); ++i) {
     const uint8_t op_byte = in.u8();
     const auto op = static_cast<Op>((op_byte & 0x0f) % static_cast<uint8_t>(Op::kCount_));
+    trace("action %d: op %d client~%d", i, static_cast<int>(op), op_byte >> 4);
     act(op, op_byte >> 4, in);
     step(false);
   }
@@ -540,6 +552,7 @@ bool Harness::write_some(Client& c, size_t limit) {
     c.write_failed = true;
     return false;
   }
+  trace("  client %zu -> %zd bytes", static_cast<size_t>(&c - clients_.data()), n);
   c.sent.append(c.tx, 0, size_t(n));
   c.tx.erase(0, size_t(n));
   bytes_written_ += size_t(n);
@@ -691,6 +704,7 @@ bool Harness::takeover_in_flight(int session, size_t except) const {
 }
 
 void Harness::on_frame(Client& c, size_t index, std::string_view out) {
+  trace("  client %zu <- %s", index, show(out).c_str());
   FUZZ_CHECK(c.state != Client::State::kDone, "client %zu: %s after its last frame (fatal error or BYE)",
              index, show(out).c_str());
   if (c.refused) {
@@ -975,6 +989,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   signal(SIGPIPE, SIG_IGN);  // the gateway uses MSG_NOSIGNAL; this guards the harness
   const char* avoid = getenv("FLUX_FUZZ_AVOID_REPLAY_GAP_UAF");
   flux::fuzz::g_avoid_replay_gap_uaf = avoid && *avoid && *avoid != '0';
+  const char* trace = getenv("FLUX_FUZZ_TRACE");
+  flux::fuzz::g_trace = trace && *trace && *trace != '0';
   return 0;
 }
 
