@@ -215,7 +215,7 @@ void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
     std::copy(id.begin(), id.end(), wanted.begin());
     return ctx_.courier.request_remote_resume(*outcome.elsewhere, wanted, last_seq, id_);
   }
-  if (outcome.result == ResumeResult::kTakenOver) outcome.previous->on_session_taken_over();
+  if (outcome.previous) outcome.previous->on_session_taken_over();
   if (outcome.session) return resume_into(*outcome.session, last_seq);
   refuse_resume(outcome.result);
 }

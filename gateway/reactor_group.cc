@@ -23,9 +23,12 @@ unsigned ReactorGroup::resolve_count(unsigned requested) {
 bool ReactorGroup::listen(std::string& error) {
   const unsigned count = resolve_count(options_.reactors);
   const bool reuse_port = count > 1;
+  // --replay-memory bounds the whole server: each reactor gets its share.
+  Options per_reactor = options_;
+  per_reactor.replay_memory = options_.replay_memory / count;
   uint16_t port = options_.port;
   for (unsigned i = 0; i < count; ++i) {
-    reactors_.push_back(std::make_unique<Reactor>(options_, i, *this, directory_, admitted_));
+    reactors_.push_back(std::make_unique<Reactor>(per_reactor, i, *this, directory_, admitted_));
     if (!reactors_.back()->listen(port, reuse_port, error)) return false;
     port = reactors_.back()->port();  // the others join the port the first one got
   }

@@ -11,8 +11,8 @@
 //   ^ head_offset_ (oldest kept frame)                  ^ tail->chain_used
 //
 // Small frames share small blocks (dense: a 64-byte frame costs 68 bytes);
-// a frame too big for a small block gets a block of the large pool to
-// itself. The echo of a frame is written from this very copy (the caller
+// a frame too big for a small block starts a block of the large pool (whose
+// free space later frames then fill, as in any block). The echo of a frame is written from this very copy (the caller
 // gets a BlockRef share), so replay costs one memcpy per frame and no
 // second copy. Appending and dropping are O(1) and allocate nothing once
 // the pools are warm; a block returns to its pool when the chain and every

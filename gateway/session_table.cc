@@ -48,7 +48,7 @@ SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t l
     outcome.result = ResumeResult::kUnknown;
   } else if (Session& session = *found->second;
              (outcome.result = check(session, last_seq)) == ResumeResult::kReplayGap) {
-    discard(session);  // it can never be resumed whole again
+    outcome.previous = discard_after_gap(session);
   } else if (outcome.result == ResumeResult::kBadSeq) {
     // the session stays as it was
   } else {
@@ -75,7 +75,7 @@ SessionTransfer SessionTable::export_session(std::string_view id, uint64_t last_
   if (found == sessions_.end() || found->second->doomed) return transfer;  // unknown
   Session& session = *found->second;
   transfer.result = check(session, last_seq);
-  if (transfer.result == ResumeResult::kReplayGap) discard(session);
+  if (transfer.result == ResumeResult::kReplayGap) previous = discard_after_gap(session);
   if (transfer.result != ResumeResult::kOk && transfer.result != ResumeResult::kTakenOver)
     return transfer;
   previous = session.attached;
@@ -92,6 +92,16 @@ SessionTransfer SessionTable::export_session(std::string_view id, uint64_t last_
   return transfer;
 }
 
+// Section 7: after a replay gap the session is discarded, since it can never
+// be resumed whole again. If a live connection still holds it, that
+// connection is returned: it must be told (session-taken-over) and closed,
+// for its session is gone (docs/protocol.md, decisions).
+Connection* SessionTable::discard_after_gap(Session& session) noexcept {
+  Connection* holder = session.attached;
+  discard(session);
+  return holder;
+}
+
 Session& SessionTable::adopt(SessionTransfer transfer, Connection* connection) {
   Session& session = insert(transfer.id, connection);
   session.seq = transfer.seq;
@@ -105,7 +115,9 @@ Session& SessionTable::adopt(SessionTransfer transfer, Connection* connection) {
       account(int64_t(session.replay.memory_bytes()) - int64_t(memory_before),
               int64_t(session.replay.frame_bytes()) - int64_t(frames_before));
     }
-    enforce_memory_budget(session);
+    // Only other, detached sessions make room: the frames just adopted are
+    // the ones this resume is about to replay.
+    evict_detached_over_budget();
   }
   return session;
 }
@@ -168,11 +180,15 @@ void SessionTable::trim_to_bounds(Session& session) noexcept {
 
 // Over budget: evict detached sessions, oldest first; then, if still over,
 // the writing session gives up its own oldest frames.
-void SessionTable::enforce_memory_budget(Session& writing) noexcept {
+void SessionTable::evict_detached_over_budget() noexcept {
   while (memory_bytes_ > deps_.options.replay_memory && oldest_detached_) {
     deps_.metrics.evicted_total.add();
     discard(*oldest_detached_);
   }
+}
+
+void SessionTable::enforce_memory_budget(Session& writing) noexcept {
+  evict_detached_over_budget();
   while (memory_bytes_ > deps_.options.replay_memory && writing.replay.count() > 0) {
     const uint64_t memory_before = writing.replay.memory_bytes();
     const uint64_t frames_before = writing.replay.frame_bytes();

@@ -85,7 +85,9 @@ class SessionTable {
   struct ResumeOutcome {
     ResumeResult result;
     Session* session = nullptr;    // kOk / kTakenOver: now attached to the caller
-    Connection* previous = nullptr;  // kTakenOver: must be told and closed
+    // kTakenOver, or kReplayGap on a session still attached: the connection
+    // that held it, to be told session-taken-over and closed.
+    Connection* previous = nullptr;
     // Not here but on another reactor of the group: ask it (result unset).
     std::optional<unsigned> elsewhere;
   };
@@ -127,6 +129,8 @@ class SessionTable {
   static void on_expiry_cb(evutil_socket_t, short, void* session);
   void trim_to_bounds(Session& session) noexcept;
   void enforce_memory_budget(Session& writing) noexcept;
+  void evict_detached_over_budget() noexcept;
+  Connection* discard_after_gap(Session& session) noexcept;
   void link_detached(Session& session) noexcept;
   void unlink_detached(Session& session) noexcept;
   void account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept;

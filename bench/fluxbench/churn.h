@@ -1,25 +1,33 @@
 #pragma once
-// RESERVED: the resume mode, `--churn RATE` (issue 4), added when sessions land.
+// The resume mode, `fluxbench --churn RATE` (PROTOCOL.md sections 6-7).
 //
-// Nothing of it exists yet; this file marks the one place it will live, so
-// that the closed/open loop code stays as it is. The plan:
-//   - every READY connection keeps the session id from FLUX_READY and counts
-//     the data frames it received (its `last-seq`);
-//   - RATE times per second (over all threads) a worker picks a connection,
-//     closes it abruptly (no FLUX_BYE), reconnects from the same source
-//     address and sends FLUX_RESUME <session-id> <last-seq>;
-//   - it expects FLUX_READY <session-id> <seq>, then exactly the frames
-//     last-seq+1 .. seq, byte for byte (the SentLog still holds what was in
-//     flight), then resumes its schedule; open-loop frames due while the
-//     connection was down are sent late and measured from their intended
-//     time, like any other;
-//   - FLUX_INVALID of any kind, or a missing/extra/reordered replayed frame,
-//     is an error; counters: resumes_total, resume_failures_total,
-//     replayed_frames_total, and a resume-latency histogram.
-// Hooks: Options::churn_rate (parsed, refused today), Worker::run_timers().
+// RATE drops per second over all threads, each worker taking its share
+// (RATE x its connections / all connections), on a fixed schedule during
+// warm-up and the measured window. Each drop picks the worker's next READY
+// connection round-robin and:
+//   1. resets it: SO_LINGER {1, 0}, close (RST; no FLUX_BYE);
+//   2. reconnects at once from the same source address (RECONNECTING) and
+//      sends FLUX_RESUME <session-id> <last-seq> (RESUMING), where last-seq
+//      is the number of echoes (data frames of the session) it received;
+//   3. expects FLUX_READY <session-id> <seq> with last-seq <= seq <= the
+//      last counter sent: echoes last-seq+1 .. seq are the server's replay
+//      and arrive next, checked like any echo (same order, same bytes);
+//   4. frames seq+1 .. last sent were never read by the server (they died
+//      with the old socket): they are sent again at once, same counter and
+//      stamp, before any new frame; then the connection is READY again
+//      (closed loop: the window is topped up; open loop: frames due while
+//      the connection was down leave late and are measured from their
+//      intended time, like any other).
+// So every counter is echoed exactly once and in order across the drops;
+// a gap, a duplicate or a reordering is a mismatch, a frame never echoed is
+// lost, and FLUX_INVALID (or a reconnect that fails or takes longer than
+// --connect-timeout) is a resume failure: each makes the run fail.
+// Counted: drops, resumes, resume failures, replayed and re-sent frames, and
+// the resume latency (drop -> FLUX_READY received) as a histogram.
+// Code: Worker::churn_tick(), drop(), on_reconnected(), on_resume_reply().
 
 namespace flux::bench {
 
-inline constexpr bool kChurnAvailable = false;
+inline constexpr bool kChurnAvailable = true;
 
 }  // namespace flux::bench

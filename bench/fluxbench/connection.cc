@@ -18,6 +18,10 @@ const char* to_string(ConnState state) noexcept {
       return "bye-sent";
     case ConnState::kDone:
       return "done";
+    case ConnState::kReconnecting:
+      return "reconnecting";
+    case ConnState::kResuming:
+      return "resuming";
   }
   return "?";
 }

@@ -15,6 +15,7 @@
 // Thread contract: owned and touched by one worker thread only.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "bench/fluxbench/frame_reader.h"
@@ -23,7 +24,18 @@
 
 namespace flux::bench {
 
-enum class ConnState : uint8_t { kIdle, kConnecting, kHandshaking, kReady, kByeSent, kDone };
+// --churn adds READY --drop (RST)--> RECONNECTING --connected, send FLUX_RESUME-->
+// RESUMING --FLUX_READY <id> <seq>--> READY (see churn.h).
+enum class ConnState : uint8_t {
+  kIdle,
+  kConnecting,
+  kHandshaking,
+  kReady,
+  kByeSent,
+  kDone,
+  kReconnecting,
+  kResuming
+};
 
 const char* to_string(ConnState state) noexcept;
 
@@ -41,6 +53,12 @@ struct Connection {
   FrameReader reader;
   std::vector<uint8_t> out;  // written bytes the kernel has not taken yet
   size_t out_off = 0;
+
+  // --churn: the session (from FLUX_READY), when this connection was last
+  // dropped, and how many echoes of the current resume are still replays.
+  std::string session_id;
+  uint64_t dropped_ns = 0;
+  uint64_t replay_left = 0;
 
   uint64_t sched_base_ns = 0;  // open loop schedule
   double period_ns = 0;

@@ -1,6 +1,9 @@
 #include "bench/fluxbench/handshake.h"
 
 #include <array>
+#include <charconv>
+
+#include "bench/fluxbench/payload.h"
 
 namespace flux::bench {
 namespace {
@@ -31,6 +34,32 @@ bool is_ready_reply(std::string_view payload) noexcept {
     if (!is_lower_hex(c)) return false;
   }
   return true;
+}
+
+std::string_view ready_session_id(std::string_view payload) noexcept {
+  return payload.substr(kReadyPrefix.size(), kSessionIdLength);
+}
+
+std::string resume_frame(std::string_view session_id, uint64_t last_seq) {
+  const std::string text =
+      "FLUX_RESUME " + std::string(session_id) + " " + std::to_string(last_seq);
+  std::string frame(kFrameHeader, '\0');
+  put_u32_be(reinterpret_cast<uint8_t*>(frame.data()), static_cast<uint32_t>(text.size()));
+  return frame + text;
+}
+
+bool parse_resume_reply(std::string_view payload, std::string_view session_id,
+                        uint64_t& seq) noexcept {
+  if (!payload.starts_with(kReadyPrefix)) return false;
+  payload.remove_prefix(kReadyPrefix.size());
+  if (!payload.starts_with(session_id) || payload.size() < session_id.size() + 2 ||
+      payload[session_id.size()] != ' ') {
+    return false;
+  }
+  payload.remove_prefix(session_id.size() + 1);
+  if (payload.size() > 1 && payload[0] == '0') return false;
+  const auto [end, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), seq);
+  return ec == std::errc{} && end == payload.data() + payload.size();
 }
 
 bool is_control(std::string_view payload) noexcept {

@@ -24,6 +24,17 @@ std::span<const uint8_t> bye_frame() noexcept;
 // True if `payload` is exactly "FLUX_READY <32 lowercase hex> 0".
 bool is_ready_reply(std::string_view payload) noexcept;
 
+// The session id of a valid FLUX_READY reply (is_ready_reply() first).
+std::string_view ready_session_id(std::string_view payload) noexcept;
+
+// --churn: the whole "FLUX_RESUME <session-id> <last-seq>" frame, header included.
+std::string resume_frame(std::string_view session_id, uint64_t last_seq);
+
+// --churn: true, with `seq` set, if `payload` is exactly
+// "FLUX_READY <session_id> <seq>" (seq decimal, no sign or leading zero).
+bool parse_resume_reply(std::string_view payload, std::string_view session_id,
+                        uint64_t& seq) noexcept;
+
 // True if the payload starts with "FLUX_" (a control message).
 bool is_control(std::string_view payload) noexcept;
 

@@ -240,10 +240,14 @@ output
   --stats-url URL        poll the gateway's /stats once a second (http://127.0.0.1:M/stats)
   --json                 print one JSON object on stdout instead of the summary
   --no-progress          no live progress line on stderr
-  --churn R              reserved: resume mode, arrives with sessions
+resume (PROTOCOL.md section 7)
+  --churn R              R abrupt drops (RST) per second in total: the connection
+                         reconnects at once with FLUX_RESUME; every echo must still
+                         arrive exactly once and in order; reports resume latency
 
 Durations: 500ms, 2s, 1.5s, 1m. Exit status: 0 all echoes verified; 1 an echo
-mismatched, was lost, or the server sent an error or closed a connection;
+mismatched, was lost, a resume failed, or the server sent an error or closed
+a connection;
 2 usage; 3 no connection got ready; 130 interrupted.
 )";
 }

@@ -47,7 +47,7 @@ struct Options {
   bool json = false;
   bool progress = true;
 
-  // Reserved for the resume mode (see churn.h); the parser refuses it today.
+  // The resume mode (see churn.h): drops per second over all threads; 0 = off.
   double churn_rate = 0;
 
   // The connection phase's bound: the paced connects plus one timeout.

@@ -61,6 +61,7 @@ Json config_json(const Options& o) {
       {"warmup_seconds", ns_to_seconds(o.warmup_ns)},
       {"duration_seconds", ns_to_seconds(o.duration_ns)},
       {"grace_seconds", ns_to_seconds(o.grace_ns)},
+      {"churn_per_second", o.churn_rate > 0 ? Json(o.churn_rate) : Json(nullptr)},
       {"stats_url", o.stats_url.empty() ? Json(nullptr) : Json(o.stats_url)}};
 }
 
@@ -201,6 +202,19 @@ void print_summary(const RunResult& r, std::FILE* out) {
                static_cast<unsigned long long>(t.mismatched),
                static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.unsent),
                static_cast<unsigned long long>(t.server_errors));
+  if (r.options.churn_rate > 0) {
+    const Histogram& rl = r.resume_latency;
+    std::fprintf(out,
+                 "  churn       %llu drops, %llu resumes, %llu resume failures; %llu frames "
+                 "replayed, %llu re-sent\n"
+                 "  resume us   p50 %s  p99 %s  max %s  (drop -> FLUX_READY)\n",
+                 static_cast<unsigned long long>(t.drops),
+                 static_cast<unsigned long long>(t.resumes),
+                 static_cast<unsigned long long>(t.resume_failures),
+                 static_cast<unsigned long long>(t.replayed),
+                 static_cast<unsigned long long>(t.resent), fmt_us(rl.percentile_ns(0.5)).c_str(),
+                 fmt_us(rl.percentile_ns(0.99)).c_str(), fmt_us(rl.max_ns()).c_str());
+  }
   std::fprintf(out, "  client      CPU %.1f%% of one core, RSS %s\n", r.client_cpu_percent,
                mib(static_cast<double>(r.client_rss_bytes)).c_str());
   if (r.server) print_server(*r.server, out);
@@ -240,6 +254,14 @@ void print_json(const RunResult& r, std::FILE* out) {
                      {"megabytes_per_second", round3(megabytes_per_second(r))}};
   j["latency_us"] = latency_json(r.latency);
   j["send_lag_us"] = r.options.mode == LoadMode::kOpen ? latency_json(r.send_lag) : Json(nullptr);
+  j["churn"] = r.options.churn_rate > 0
+                   ? Json{{"drops", t.drops},
+                          {"resumes", t.resumes},
+                          {"resume_failures", t.resume_failures},
+                          {"replayed_frames", t.replayed},
+                          {"resent_frames", t.resent},
+                          {"resume_latency_us", latency_json(r.resume_latency)}}
+                   : Json(nullptr);
   j["seconds"] = seconds_json(r);
   j["client"] = {{"cpu_percent", round3(r.client_cpu_percent)}, {"rss_bytes", r.client_rss_bytes}};
   j["server"] = r.server ? server_json(*r.server) : Json(nullptr);

@@ -21,10 +21,13 @@ struct Totals {
            closed_clean = 0;
   uint64_t sent = 0, received = 0, received_measured = 0, bytes_measured = 0;
   uint64_t mismatched = 0, lost = 0, unsent = 0, server_errors = 0;
+  uint64_t drops = 0, resumes = 0, resume_failures = 0, replayed = 0, resent = 0;  // --churn
 
   // Everything that makes the run fail: a wrong or missing echo, an error
-  // from the server, a READY connection the server dropped.
-  uint64_t errors() const noexcept { return mismatched + lost + server_errors + closed_by_server; }
+  // from the server, a READY connection the server dropped, a failed resume.
+  uint64_t errors() const noexcept {
+    return mismatched + lost + server_errors + closed_by_server + resume_failures;
+  }
 };
 
 // One second of the measured window, as the progress line saw it.
@@ -45,6 +48,7 @@ struct RunResult {
   Totals totals;
   Histogram latency;                  // echo latency, frames sent in the measured window
   Histogram send_lag;                 // open loop: actual - intended send time
+  Histogram resume_latency;           // --churn: drop -> FLUX_READY received
   std::vector<SecondSample> seconds;  // whole seconds inside the measured window
   std::map<std::string, uint64_t> failures;
   double client_cpu_percent = 0;  // of one core, over the measured window

@@ -226,6 +226,11 @@ Totals Runner::totals() const {
     t.lost += c.lost.get();
     t.unsent += c.unsent.get();
     t.server_errors += c.server_errors.get();
+    t.drops += c.drops.get();
+    t.resumes += c.resumes.get();
+    t.resume_failures += c.resume_failures.get();
+    t.replayed += c.replayed.get();
+    t.resent += c.resent.get();
   }
   return t;
 }
@@ -244,6 +249,7 @@ RunResult Runner::collect() {
   r.totals = totals();
   r.latency = merged(&Worker::latency);
   r.send_lag = merged(&Worker::send_lag);
+  r.resume_latency = merged(&Worker::resume_latency);
   r.seconds = seconds_;
   for (const auto& w : workers_) {
     for (const auto& [why, n] : w->failures()) r.failures[why] += n;

@@ -27,6 +27,8 @@ class SentLog {
     ++size_;
   }
   uint64_t front() const noexcept { return ring_[head_]; }
+  // The i-th oldest entry (i < size()).
+  uint64_t at(size_t i) const noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
   void pop() noexcept {
     head_ = (head_ + 1) & (ring_.size() - 1);
     --size_;

@@ -1,5 +1,6 @@
 #include "bench/fluxbench/worker.h"
 
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -59,6 +60,7 @@ Worker::Worker(const Options& options, const Target& target, RunControl& control
   }
   const double share = static_cast<double>(conn_count) / static_cast<double>(options.conns);
   connect_rate_ = options.connect_rate * share;
+  if (options.churn_rate > 0 && conn_count > 0) drop_period_ns_ = 1e9 / (options.churn_rate * share);
 }
 
 // ---------------------------------------------------------------- phases
@@ -149,6 +151,7 @@ void Worker::expire_pending(uint64_t now) {
 void Worker::start_traffic(uint64_t start_ns, uint64_t now) {
   started_ = true;
   timeline_ = Timeline::from(start_ns, options_.warmup_ns, options_.duration_ns, options_.grace_ns);
+  if (drop_period_ns_ > 0) next_drop_ns_ = start_ns + static_cast<uint64_t>(drop_period_ns_);
   const auto ready_total =
       std::max<uint64_t>(1, control_.ready_total.load(std::memory_order_relaxed));
   const double period = options_.mode == LoadMode::kOpen
@@ -186,6 +189,8 @@ void Worker::traffic_phase(uint64_t now) {
     hard_stop();
     return;
   }
+  if (drop_period_ns_ > 0) churn_tick(now);
+  if (!resuming_.empty()) expire_resumes(now);
   if (!swept_ && control_.say_bye.load(std::memory_order_relaxed)) end_sweep(now);
   if (open_count_ == 0) finished_ = true;
 }
@@ -203,7 +208,11 @@ void Worker::hard_stop() {
   const bool interrupted = control_.stop.load(std::memory_order_relaxed);
   for (Connection& c : conns_) {
     if (!c.open()) continue;
-    if (!interrupted && (c.state == ConnState::kReady || c.state == ConnState::kByeSent)) {
+    const bool resuming =
+        c.state == ConnState::kReconnecting || c.state == ConnState::kResuming;
+    if (!interrupted && (c.state == ConnState::kReady || c.state == ConnState::kByeSent ||
+                         resuming)) {
+      if (resuming) note("hard stop: resume unfinished");
       if (!c.sent.empty()) note("hard stop: frames never echoed", c.sent.size());
       lose_in_flight(c);
       if (options_.mode == LoadMode::kOpen && started_) {
@@ -240,6 +249,7 @@ uint64_t Worker::next_wake(uint64_t now) const {
       std::min(now + (awaiting_bye ? kConnectPhaseTick : kTrafficTick), timeline_.hard_stop_ns);
   if (now < timeline_.end_ns) wake = std::min(wake, timeline_.end_ns);
   if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
+  if (drop_period_ns_ > 0 && next_drop_ns_ < timeline_.end_ns) wake = std::min(wake, next_drop_ns_);
   return wake;
 }
 
@@ -264,6 +274,10 @@ void Worker::wait_and_dispatch(uint64_t timeout_ns) {
 void Worker::on_event(Connection& c, uint32_t events) {
   if (c.state == ConnState::kConnecting) {
     on_connected(c);
+    return;
+  }
+  if (c.state == ConnState::kReconnecting) {
+    on_reconnected(c);
     return;
   }
   if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) on_readable(c);
@@ -292,7 +306,9 @@ void Worker::on_readable(Connection& c) {
     const size_t room = in_scratch_.size() - carried;
     const ssize_t n = ::recv(c.fd.get(), scratch + carried, room, 0);
     if (n == 0) {
-      if (c.state == ConnState::kHandshaking) {
+      if (c.state == ConnState::kResuming) {
+        resume_failed(c, "resume: closed by the server");
+      } else if (c.state == ConnState::kHandshaking) {
         fail(c, counters_.handshake_failed, "handshake: closed by the server");
       } else if (c.state == ConnState::kByeSent && c.sent.empty()) {
         counters_.closed_clean.add();
@@ -307,7 +323,9 @@ void Worker::on_readable(Connection& c) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
       const int error = errno;
-      if (c.state == ConnState::kHandshaking) {
+      if (c.state == ConnState::kResuming) {
+        resume_failed(c, "resume: " + errno_text(error));
+      } else if (c.state == ConnState::kHandshaking) {
         fail(c, counters_.handshake_failed, "handshake: " + errno_text(error));
       } else {
         lose_in_flight(c);
@@ -336,11 +354,13 @@ void Worker::on_readable(Connection& c) {
 
 bool Worker::on_frame(Connection& c, const uint8_t* payload, uint32_t len, uint64_t now) {
   const std::string_view text(reinterpret_cast<const char*>(payload), len);
+  if (c.state == ConnState::kResuming) return on_resume_reply(c, payload, len, now);
   if (c.state != ConnState::kHandshaking) return on_ready_frame(c, payload, len, now);
   if (!is_ready_reply(text)) {
     fail(c, counters_.handshake_failed, "handshake: " + control_label(text));
     return false;
   }
+  c.session_id = std::string(ready_session_id(text));
   c.state = ConnState::kReady;
   --in_progress_;
   counters_.ready.add();
@@ -377,6 +397,10 @@ bool Worker::on_echo(Connection& c, const uint8_t* payload, uint32_t len, uint64
   c.sent.pop();
   ++c.expect_counter;
   counters_.received.add();
+  if (c.replay_left > 0) {
+    --c.replay_left;
+    counters_.replayed.add();
+  }
   live_.record(now - send_ns);
   if (timeline_.measured(send_ns)) latency_.record(now - send_ns);
   if (timeline_.measured(now)) {
@@ -506,7 +530,6 @@ void Worker::run_timers() {
     send_due(c, now);
     schedule(c);
     try_finish(c, now);
-    // --churn hook (churn.h): drops and resumes would be timer entries too.
     if (++handled % 64 == 0) now = mono_ns();
   }
 }
@@ -531,6 +554,142 @@ void Worker::try_finish(Connection& c, uint64_t now) {
     return;
   }
   c.state = ConnState::kByeSent;
+}
+
+// ---------------------------------------------------------------- churn
+
+// The drops due by now (this worker's share of --churn), during warm-up and
+// the measured window only; a bounded number per turn.
+void Worker::churn_tick(uint64_t now) {
+  constexpr unsigned kMaxDropsPerTurn = 64;
+  for (unsigned n = 0; n < kMaxDropsPerTurn && next_drop_ns_ <= now &&
+                       next_drop_ns_ < timeline_.end_ns;
+       ++n) {
+    next_drop_ns_ += static_cast<uint64_t>(drop_period_ns_);
+    // The next READY connection, round-robin.
+    Connection* victim = nullptr;
+    for (size_t probe = 0; probe < conns_.size() && victim == nullptr; ++probe) {
+      Connection& c = conns_[drop_cursor_];
+      drop_cursor_ = (drop_cursor_ + 1) % static_cast<uint32_t>(conns_.size());
+      if (c.state == ConnState::kReady && !c.session_id.empty()) victim = &c;
+    }
+    if (victim == nullptr) {
+      note("churn: no READY connection to drop");
+      continue;
+    }
+    drop(*victim, now);
+  }
+}
+
+// RST the connection (no FLUX_BYE), then reconnect from the same source
+// address. What was in flight stays in c.sent; what the kernel had not
+// taken yet (c.out) is re-sent from c.sent after the resume.
+void Worker::drop(Connection& c, uint64_t now) {
+  const linger abort{1, 0};
+  ::setsockopt(c.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  c.fd.reset();
+  c.reader.clear();
+  c.out.clear();
+  c.out_off = 0;
+  c.write_armed = false;
+  c.replay_left = 0;
+  c.dropped_ns = now;
+  counters_.drops.add();
+  ConnectStart attempt = start_connect(target_, c.global_index);
+  if (!attempt.fd) {
+    resume_failed(c, "resume: reconnect: " + errno_text(attempt.error));
+    return;
+  }
+  c.fd = std::move(attempt.fd);
+  c.state = ConnState::kReconnecting;
+  c.deadline_ns = now + options_.connect_timeout_ns;
+  const auto index = static_cast<uint32_t>(&c - conns_.data());
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT;
+  ev.data.u32 = index;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev) != 0) {
+    std::perror("fluxbench: epoll_ctl ADD");
+    std::abort();
+  }
+  c.write_armed = true;
+  resuming_.push_back(index);
+}
+
+void Worker::on_reconnected(Connection& c) {
+  if (const int error = connect_error(c.fd.get()); error != 0) {
+    resume_failed(c, "resume: connect: " + errno_text(error));
+    return;
+  }
+  const std::string frame = resume_frame(c.session_id, c.expect_counter - 1);
+  const ssize_t n = ::send(c.fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(frame.size())) {
+    resume_failed(c, "resume: could not send FLUX_RESUME");
+    return;
+  }
+  c.state = ConnState::kResuming;
+  set_write_interest(c, false);
+}
+
+// FLUX_READY <id> <seq>: echoes last-seq+1 .. seq are replays and come next;
+// frames after seq never reached the server and are sent again now.
+bool Worker::on_resume_reply(Connection& c, const uint8_t* payload, uint32_t len, uint64_t now) {
+  const std::string_view text(reinterpret_cast<const char*>(payload), len);
+  uint64_t seq = 0;
+  if (!parse_resume_reply(text, c.session_id, seq)) {
+    resume_failed(c, "resume: " + control_label(text));
+    return false;
+  }
+  const uint64_t last_seq = c.expect_counter - 1;
+  const uint64_t last_sent = c.next_counter - 1;
+  if (seq < last_seq || seq > last_sent) {
+    // The server claims frames we never sent, or forgot echoes we received.
+    counters_.mismatched.add();
+    note("resume: FLUX_READY seq outside [last-seq, last sent]");
+    lose_in_flight(c);
+    close(c);
+    return false;
+  }
+  counters_.resumes.add();
+  resume_latency_.record(now - c.dropped_ns);
+  c.replay_left = seq - last_seq;
+  c.state = ConnState::kReady;
+  resend_unread(c);
+  if (c.state != ConnState::kReady) return false;
+  if (options_.mode == LoadMode::kOpen) schedule(c);
+  return true;
+}
+
+// Frames in c.sent after the c.replay_left replays, oldest first, with their
+// original counter and stamp (so their echoes match byte for byte).
+void Worker::resend_unread(Connection& c) {
+  const size_t first = static_cast<size_t>(c.replay_left);
+  if (c.sent.size() <= first) return;
+  const size_t count = c.sent.size() - first;
+  const size_t frame_bytes = kFrameHeader + options_.size;
+  resend_scratch_.resize(count * frame_bytes);
+  uint8_t* p = resend_scratch_.data();
+  const uint64_t first_counter = c.expect_counter + first;
+  for (size_t i = 0; i < count; ++i, p += frame_bytes) {
+    write_frame(p, options_.size, first_counter + i, c.sent.at(first + i));
+  }
+  counters_.resent.add(count);
+  write_out(c, resend_scratch_.data(), resend_scratch_.size());
+}
+
+void Worker::expire_resumes(uint64_t now) {
+  std::erase_if(resuming_, [&](uint32_t index) {
+    Connection& c = conns_[index];
+    if (c.state != ConnState::kReconnecting && c.state != ConnState::kResuming) return true;
+    if (c.deadline_ns > now) return false;
+    resume_failed(c, c.state == ConnState::kReconnecting ? "resume: connect timed out"
+                                                          : "resume: no FLUX_READY in time");
+    return true;
+  });
+}
+
+void Worker::resume_failed(Connection& c, const std::string& why) {
+  lose_in_flight(c);
+  fail(c, counters_.resume_failures, why);
 }
 
 // ---------------------------------------------------------------- bookkeeping

@@ -52,6 +52,8 @@ class Worker {
   const LatencyRecorder& live() const noexcept { return live_; }
   // Open loop: how late frames left compared with their schedule.
   const LatencyRecorder& send_lag() const noexcept { return send_lag_; }
+  // --churn: drop -> FLUX_READY received, per resume.
+  const LatencyRecorder& resume_latency() const noexcept { return resume_latency_; }
   // "what: why" -> count, for every failure. Only after done().
   const std::map<std::string, uint64_t>& failures() const noexcept { return failures_; }
 
@@ -68,6 +70,15 @@ class Worker {
   void end_sweep(uint64_t now);
   void hard_stop();
   uint64_t next_wake(uint64_t now) const;
+
+  // --churn (churn.h)
+  void churn_tick(uint64_t now);
+  void drop(Connection& c, uint64_t now);
+  void on_reconnected(Connection& c);
+  bool on_resume_reply(Connection& c, const uint8_t* payload, uint32_t len, uint64_t now);
+  void resend_unread(Connection& c);
+  void expire_resumes(uint64_t now);
+  void resume_failed(Connection& c, const std::string& why);
 
   // Events
   void wait_and_dispatch(uint64_t timeout_ns);
@@ -117,10 +128,18 @@ class Worker {
   bool finished_ = false;
   Timeline timeline_;
 
+  // --churn
+  double drop_period_ns_ = 0;  // this worker's share of the rate; 0 = no churn
+  uint64_t next_drop_ns_ = 0;
+  uint32_t drop_cursor_ = 0;           // round-robin over conns_
+  std::vector<uint32_t> resuming_;     // reconnecting/resuming, for their deadlines
+  std::vector<uint8_t> resend_scratch_;
+
   WorkerCounters counters_;
   LatencyRecorder latency_;
   LatencyRecorder live_;
   LatencyRecorder send_lag_;
+  LatencyRecorder resume_latency_;
   std::map<std::string, uint64_t> failures_;
   std::atomic<bool> done_{false};
 };
