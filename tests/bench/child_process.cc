@@ -88,6 +88,25 @@ ServerProcess::~ServerProcess() {
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
 }
 
+std::optional<int> ServerProcess::stop(Clock::duration timeout) {
+  if (pid_ <= 0) return std::nullopt;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = Clock::now() + timeout;
+  int status = 0;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid_, &status, WNOHANG)) == 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (done == 0) {
+    reap(pid_, true);
+    pid_ = -1;
+    return std::nullopt;
+  }
+  pid_ = -1;
+  if (done > 0 && WIFEXITED(status)) return WEXITSTATUS(status);
+  return std::nullopt;
+}
+
 bool ServerProcess::start(const std::vector<std::string>& argv, std::string& error) {
   pid_ = spawn(argv, stdout_fd_);
   if (pid_ < 0) {

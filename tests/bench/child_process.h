@@ -39,6 +39,10 @@ class ServerProcess {
   // `error` set) if it never came.
   bool start(const std::vector<std::string>& argv, std::string& error);
 
+  // SIGTERM, then waits up to `timeout` for the exit: its status, or nullopt
+  // if it died by a signal or was still running (then it is killed).
+  std::optional<int> stop(Clock::duration timeout);
+
   uint16_t port() const { return port_; }
   uint16_t metrics_port() const { return metrics_port_; }
 

@@ -117,6 +117,73 @@ TEST_F(GatewaySmoke, OpenLoopKeepsItsSchedule) {
   EXPECT_NEAR(j["latency_us"]["count"].get<double>(), 3000.0, 3000.0 * 0.05);
 }
 
+// --churn: 200 connections, 20 drops/s in all (one every 50 ms), window 4,
+// ~5 s: every echo arrives exactly once and in order across the drops and
+// resumes, no resume fails, and the gateway still shuts down cleanly.
+void expect_churn_clean(const std::vector<std::string>& gateway_flags) {
+  ServerProcess gateway;
+  std::string error;
+  std::vector<std::string> argv = {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
+                                   "--metrics-port", "0"};
+  argv.insert(argv.end(), gateway_flags.begin(), gateway_flags.end());
+  ASSERT_TRUE(gateway.start(argv, error)) << error;
+  const json j = run_fluxbench(
+      target(gateway.port()) + std::vector<std::string>{"--conns", "200", "--window", "4",
+                                                        "--churn", "20", "--warmup", "500ms",
+                                                        "--duration", "4500ms"});
+  expect_clean(j, 200);
+  ASSERT_TRUE(j["churn"].is_object()) << j.dump(2);
+  const json& churn = j["churn"];
+  EXPECT_GT(churn["resumes"].get<uint64_t>(), 50u) << churn.dump();
+  EXPECT_EQ(churn["resumes"], churn["drops"]) << churn.dump();
+  EXPECT_EQ(churn["resume_failures"], 0) << churn.dump();
+  expect_ordered_percentiles(churn["resume_latency_us"]);
+  EXPECT_EQ(churn["resume_latency_us"]["count"], churn["resumes"]);
+  EXPECT_EQ(gateway.stop(seconds(10)), std::optional<int>(0)) << "gateway exit on SIGTERM";
+}
+
+TEST(ChurnSmoke, EveryEchoExactlyOnceAcrossResumes) {
+  expect_churn_clean({});
+}
+
+TEST(ChurnSmoke, EveryEchoExactlyOnceAcrossResumesOnFourReactors) {
+  expect_churn_clean({"--reactors", "4"});
+}
+
+TEST(ChurnSmoke, OpenLoopResumesKeepTheSchedule) {
+  ServerProcess gateway;
+  std::string error;
+  ASSERT_TRUE(gateway.start(
+      {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0", "--metrics-port", "0"}, error))
+      << error;
+  const json j = run_fluxbench(
+      target(gateway.port()) +
+      std::vector<std::string>{"--conns", "50", "--rate", "2000", "--churn", "20", "--warmup",
+                               "500ms", "--duration", "1500ms", "--threads", "2"});
+  expect_clean(j, 50);
+  EXPECT_GT(j["churn"]["resumes"].get<uint64_t>(), 20u) << j["churn"].dump();
+  EXPECT_EQ(j["churn"]["resume_failures"], 0);
+  EXPECT_NEAR(j["latency_us"]["count"].get<double>(), 3000.0, 3000.0 * 0.05);
+}
+
+TEST(ChurnSmoke, ResumeRefusedIsAFailure) {
+  // --replay-frames 0: a drop with echoes still in flight (window 8) leaves a
+  // replay gap, FLUX_INVALID replay-gap; fluxbench must count it and fail.
+  ServerProcess gateway;
+  std::string error;
+  ASSERT_TRUE(gateway.start({binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
+                             "--metrics-port", "0", "--replay-frames", "0"},
+                            error))
+      << error;
+  const json j = run_fluxbench(
+      target(gateway.port()) + std::vector<std::string>{"--conns", "20", "--window", "8",
+                                                        "--size", "1024", "--churn", "20",
+                                                        "--warmup", "200ms", "--duration", "1s"},
+      /*expected_exit=*/1);
+  EXPECT_EQ(j["result"], "errors");
+  EXPECT_GT(j["churn"]["resume_failures"].get<uint64_t>(), 0u) << j["churn"].dump();
+}
+
 TEST(BaselineSmoke, ClosedLoopAgainstTheSpeedOfLight) {
   ServerProcess baseline;
   std::string error;
