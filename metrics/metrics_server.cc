@@ -9,6 +9,7 @@
 
 #include "dashboard/embedded_files.h"
 #include "gateway/loop_clock.h"
+#include "metrics/http_task_queue.h"
 #include "metrics/process_stats.h"
 #include "metrics/prometheus_collector.h"
 #include "metrics/stats_json.h"
@@ -105,12 +106,13 @@ void MetricsServer::stop() {
 
 void MetricsServer::install_routes() {
   httplib::Server& http = *http_;
-  const int workers = config_.worker_threads;
+  const auto threads = static_cast<size_t>(config_.max_connection_threads);
   // httplib's API takes ownership of a raw pointer here.
-  http.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
+  http.new_task_queue = [threads] { return new HttpTaskQueue(threads); };
   http.set_payload_max_length(kMaxRequestBody);
-  http.set_read_timeout(5, 0);
-  http.set_write_timeout(5, 0);
+  // A silent or slow client holds its thread at most this long.
+  http.set_read_timeout(2, 0);
+  http.set_write_timeout(2, 0);
   http.set_keep_alive_timeout(2);
 
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {

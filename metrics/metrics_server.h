@@ -1,6 +1,6 @@
 #pragma once
 // MetricsServer: the metrics thread. It serves, read-only, over HTTP
-// (cpp-httplib, a small fixed worker pool) on --bind:--metrics-port:
+// (cpp-httplib, one thread per connection up to 256) on --bind:--metrics-port:
 //
 //   GET /metrics      Prometheus text format 0.0.4
 //   GET /stats        JSON (docs/stats.md); ?pretty=1 indents
@@ -8,6 +8,8 @@
 //   GET /healthz      200 while every reactor turned its loop in the last 2 s
 //   GET /             the live dashboard (and its scripts and styles)
 //
+// Each HTTP connection has a thread of its own while it lasts (at most 256
+// at once; more wait), so idle or slow clients cannot starve a scrape.
 // A sampler thread copies the reactors' metrics once a second into a
 // StatsHistory, from which /stats computes rates and windows.
 //
@@ -55,7 +57,8 @@ struct MetricsServerConfig {
   std::chrono::milliseconds sample_interval{1000};
   std::chrono::milliseconds stuck_after{2000};       // /healthz
   std::chrono::milliseconds listing_deadline{1000};  // /connections
-  int worker_threads = 4;
+  // Connections served at once, each on its own thread (see HttpTaskQueue).
+  int max_connection_threads = 256;
 };
 
 class MetricsServer {
