@@ -416,7 +416,7 @@ def check_dashboard(chk, dash):
     names = {v.get("name") for v in dash.get("templating", {}).get("list", [])}
     chk.ok({"instance", "reactor"} <= names, f"dashboard variables: want instance and reactor, have {names}")
     rows = [p["title"] for p in walk_panels(dash["panels"]) if p.get("type") == "row"]
-    for want in ("Overview", "Event loop", "Memory", "Process"):
+    for want in ("Overview", "Event loop", "Memory", "Process", "Sessions"):
         chk.ok(want in rows, f"dashboard has no '{want}' row (rows: {rows})")
     ids = [p.get("id") for p in walk_panels(dash["panels"])]
     chk.ok(len(ids) == len(set(ids)) and None not in ids, f"panel ids not unique: {ids}")
