@@ -65,7 +65,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       directory_(directory),
       admitted_(admitted ? admitted : &own_admitted_),
       base_(make_event_base()),
-      loop_clock_(base_.get(), metrics_),
+      loop_clock_(metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
       frame_nodes_(metrics_.pool),
       replay_blocks_(kReplayBlockSize, 0, metrics_.pool),

@@ -114,6 +114,16 @@ void MetricsServer::install_routes() {
   http.set_read_timeout(2, 0);
   http.set_write_timeout(2, 0);
   http.set_keep_alive_timeout(2);
+  // Read-only: anything but GET/HEAD is refused before its body is read (a
+  // client announcing a huge body must not hold a thread while it dribbles).
+  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 405;
+    res.set_header("Allow", "GET, HEAD");
+    res.set_header("Connection", "close");
+    res.set_content("the metrics port is read-only\n", "text/plain");
+    return httplib::Server::HandlerResponse::Handled;
+  });
 
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");

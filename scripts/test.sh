@@ -9,6 +9,7 @@
 #   release-ctest  ctest in build/
 #   asan-build     build-asan/  Debug, clang-14, ASan + UBSan
 #   asan-ctest     ctest in build-asan/
+#   fuzz           build-fuzz/  libFuzzer 60 s, clang-14, ASan + UBSan
 #   tsan-build     build-tsan/  Debug, clang-14, ThreadSanitizer
 #   tsan-ctest     the tests labelled "threaded" (metrics thread vs reactor)
 # A failed build skips its own ctest but not the other build. Exits non-zero
@@ -164,6 +165,11 @@ main() {
   else
     skip_stage asan-build "--no-asan"
     skip_stage asan-ctest "--no-asan"
+  fi
+  if ((WITH_ASAN)); then
+    run_stage fuzz bash tests/fuzz/run.sh 60 || true
+  else
+    skip_stage fuzz "--no-asan"
   fi
   if ((WITH_TSAN)); then
     CTEST_LABEL=threaded build_and_test tsan "$ROOT/build-tsan" "${TSAN_ENV[@]}" -- "${TSAN_CMAKE_ARGS[@]}"

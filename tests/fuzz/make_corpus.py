@@ -7,8 +7,8 @@ comment); this file is its encoder. Run it after changing the format:
     python3 tests/fuzz/make_corpus.py
     python3 tests/fuzz/make_corpus.py --describe FILE   (prints an input's actions)
 
-regression-* files in the corpus are findings kept as they were found; this
-script never touches them.
+Other files in the corpus are findings kept as they were found (regression-*:
+gateway bugs, found-*: harness bugs); this script never touches them.
 """
 import os
 import struct
@@ -138,6 +138,15 @@ SEEDS = {
     "small-replay-bytes": config(replay=2) + op(OPEN) + frame_w(hello())
     + b"".join(frame_w(data(bytes([97 + i]) * 60)) for i in range(6)) + op(CLOSE) + op(OPEN)
     + frame_w(resume_known(0, 1, 4), 1) + frame_w(resume_known(0, 1, 3), 1),
+    # Control words at the edges of the grammar (docs/protocol.md, decisions 3, 4, 5, 9).
+    "control-edges-ready": config() + op(OPEN) + frame_w(hello()) + b"".join(
+        frame_w(data(p)) for p in [b"FLUX_BYE ", b"FLUX_BYE x", b"FLUX_BYEx", b"FLUX_PINGx", b"FLUX_PING  a",
+                                   b"FLUX_HELLO", b"FLUX_HELLO 2", b"FLUX_RESUME", b"FLUX_", b"FLUX", b"flux_bye",
+                                   b"FLUX_READY x 0", b"FLUX_ERROR x"]) + frame_w(bytes([BYE])),
+    "control-edges-handshake": config() + b"".join(
+        op(OPEN) + frame_w(data(p), i) + op(CLOSE, i) for i, p in enumerate(
+            [b"FLUX_HELLO ", b"FLUX_HELLO  1", b"FLUX_HELLOx", b"FLUX_HELLO 1 1", b"FLUX_RESUME x",
+             b"FLUX_RESUME x 1 2", b"FLUX_RESUME  1", b"FLUX_RESUME x -1"])),
     "two-sessions": config() + op(OPEN) + op(OPEN) + frame_w(hello(), 0) + frame_w(hello(), 1)
     + frame_w(data(b"a"), 0) + frame_w(data(b"b"), 1) + op(CLOSE, 0) + op(OPEN)
     + frame_w(resume_known(1, 0), 2) + frame_w(resume_known(0, 0), 2),

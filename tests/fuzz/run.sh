@@ -12,6 +12,9 @@
 #   once the bug is fixed; reproduce with
 #     build-fuzz/tests/fuzz/gateway_fuzzer build-fuzz/artifacts/crash-...
 # - FUZZ_JOBS=N runs N fuzzing processes in parallel (default 1).
+# - Reading a finding: python3 tests/fuzz/make_corpus.py --describe FILE
+#   lists its actions; FLUX_FUZZ_TRACE=1 build-fuzz/tests/fuzz/gateway_fuzzer
+#   FILE replays it printing every write and checked frame.
 #
 # Longer campaigns: bash tests/fuzz/run.sh 3600, or FUZZ_WORK_DIR=~/flux-corpus
 # bash tests/fuzz/run.sh 600 several times to grow one corpus.
@@ -44,6 +47,7 @@ cmake -S "$ROOT" -B "$BUILD" -G Ninja \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
   "-DFLUX_SANITIZE=address,undefined" -DFLUX_FUZZ=ON >/dev/null
 cmake --build "$BUILD" --target gateway_fuzzer
+BUILD=$(cd "$BUILD" && pwd)  # absolute: the fuzzer runs from inside it
 
 FUZZER=$BUILD/tests/fuzz/gateway_fuzzer
 ARTIFACTS=$BUILD/artifacts
@@ -56,6 +60,7 @@ else
   rm -rf "$WORK"
   mkdir -p "$WORK"
 fi
+WORK=$(cd "$WORK" && pwd)
 cp -n "$ROOT"/tests/fuzz/corpus/* "$WORK"/ 2>/dev/null || true
 log "corpus: $(find "$WORK" -type f | wc -l) inputs in $WORK; running ${SECONDS_TO_RUN}s"
 

@@ -112,7 +112,7 @@ class SessionTableTest : public ::testing::Test {
   BufferPool large_{BufferPool::block_size_for(65536), 0, large_metrics_};
   SessionIdGenerator ids_;
   CommonTimeout resume_window_;
-  LoopClock loop_clock_{base_.get(), metrics_};
+  LoopClock loop_clock_{metrics_};
   FakeConnections conn_;
   std::unique_ptr<SessionTable> table_;  // last: goes before what it uses
 };
