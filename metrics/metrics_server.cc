@@ -186,8 +186,15 @@ void MetricsServer::sample_loop() {
   }
 }
 
+// Reading /proc costs milliseconds with many descriptors open (the fd count
+// lists /proc/self/fd), so requests serve the sampler's once-a-second copy.
+ProcessStats MetricsServer::process_stats() const {
+  if (auto latest = history_.latest_process()) return *latest;
+  return read_process_stats();
+}
+
 std::string MetricsServer::metrics_text() const {
-  ScrapeInput input{config_.version, {}, snapshots(), read_process_stats()};
+  ScrapeInput input{config_.version, {}, snapshots(), process_stats()};
   for (const ReactorHandle& r : reactors_) input.labels.push_back(r.label);
   return serialize_metrics(build_metric_families(input));
 }
@@ -201,7 +208,7 @@ std::string MetricsServer::stats_json(bool pretty) const {
   in.block_size_bytes = config_.block_size_bytes;
   for (const ReactorHandle& r : reactors_) in.labels.push_back(r.label);
   in.reactors = snapshots();
-  in.process = read_process_stats();
+  in.process = process_stats();
   in.last_1s = history_.window(1);
   in.last_10s = history_.window(10);
   return build_stats_json(in).dump(pretty ? 2 : -1);

@@ -85,6 +85,7 @@ class MetricsServer {
   void install_routes();
   void sample_loop();
   std::vector<ReactorSnapshot> snapshots() const;
+  ProcessStats process_stats() const;
 
   MetricsServerConfig config_;
   std::vector<ReactorHandle> reactors_;

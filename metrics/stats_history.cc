@@ -15,6 +15,12 @@ void StatsHistory::add(Sample sample) {
   while (samples_.size() > kSamples) samples_.pop_front();
 }
 
+std::optional<ProcessStats> StatsHistory::latest_process() const {
+  std::lock_guard lock(mutex_);
+  if (samples_.empty()) return std::nullopt;
+  return samples_.back().process;
+}
+
 std::optional<StatsHistory::Window> StatsHistory::window(size_t seconds_back) const {
   std::lock_guard lock(mutex_);
   if (samples_.size() < 2) return std::nullopt;

@@ -41,6 +41,8 @@ class StatsHistory {
     double seconds() const noexcept { return double(newer.monotonic_ns - older.monotonic_ns) / 1e9; }
   };
   std::optional<Window> window(size_t seconds_back) const;
+  // The newest sample's process figures; nullopt before the first sample.
+  std::optional<ProcessStats> latest_process() const;
 
  private:
   mutable std::mutex mutex_;
