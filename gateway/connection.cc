@@ -89,7 +89,7 @@ void Connection::on_timer_cb(evutil_socket_t, short, void* self) {
 // Then writes every echo produced, in one go.
 void Connection::on_readable() {
   if (state_ == ConnState::kClosing) return discard_input();
-  if (awaiting_remote_resume_) return;  // reading resumes with the answer
+  if (pending_handoff_) return;  // leaving for the session's reactor
   bool took_frames = false;
   for (unsigned reads = 0; reads < ctx_.options.read_budget; ++reads) {
     make_read_room();
@@ -108,6 +108,7 @@ void Connection::on_readable() {
     // The read instant times the echoes (vDSO: no syscall).
     took_frames |= process_input(kMetricsEnabled ? monotonic_ns() : 0);
     if (state_ != ConnState::kReady && state_ != ConnState::kHandshake) break;
+    if (pending_handoff_) break;
     if (over_pending_bound()) {
       flush();  // the kernel may take it now; if not, stop reading from this client
       if (state_ == ConnState::kClosed) return;
@@ -164,8 +165,7 @@ void Connection::make_read_room() {
 
 bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
-  while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) &&
-         !awaiting_remote_resume_) {
+  while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) && !pending_handoff_) {
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
     ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
     if (frame.kind == ParsedFrame::kNeedMore) break;
@@ -207,13 +207,12 @@ void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
     return queue("FLUX_INVALID session-unknown");
   }
   SessionTable::ResumeOutcome outcome = ctx_.sessions.resume(id, last_seq, *this);
+  // Another reactor owns the session: go there (once; a connection that
+  // was handed over finds its session here or nowhere).
+  if (outcome.elsewhere && !handed_in_) return hand_off_when_flushed(*outcome.elsewhere, id, last_seq);
   if (outcome.elsewhere) {
-    // Hold this client's input until the session's reactor answers.
-    awaiting_remote_resume_ = true;
-    set_reading(false);
-    SessionId wanted;
-    std::copy(id.begin(), id.end(), wanted.begin());
-    return ctx_.courier.request_remote_resume(*outcome.elsewhere, wanted, last_seq, id_);
+    ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
+    return refuse_resume(ResumeResult::kUnknown);
   }
   if (outcome.previous) outcome.previous->on_session_taken_over();
   if (outcome.session) return resume_into(*outcome.session, last_seq);
@@ -239,13 +238,51 @@ void Connection::resume_into(Session& session, uint64_t last_seq) {
   ctx_.metrics.sessions.frames_replayed_total.add(replayed);
 }
 
-void Connection::on_remote_resume(ResumeResult result, Session* session, uint64_t last_seq) {
-  awaiting_remote_resume_ = false;
-  if (session) resume_into(*session, last_seq);
-  else refuse_resume(result);
-  if (!peer_eof_) set_reading(true);
-  // Frames that arrived behind the FLUX_RESUME wait in the read block.
+// Input stops here; what the client is owed (FLUX_INVALID answers to
+// earlier resumes) is written first, so that its answers stay in order.
+void Connection::hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq) {
+  PendingHandoff pending{owner, {}, last_seq};
+  std::copy(id.begin(), id.end(), pending.session_id.begin());
+  pending_handoff_ = pending;
+  set_reading(false);
+  // flush() (at the end of this wakeup, or on EV_WRITE) hands off once drained.
+}
+
+// The socket leaves for the owner reactor; here the connection ends without
+// counting a close (it goes on there) and without touching the socket again.
+void Connection::hand_off_now() {
+  const PendingHandoff pending = *pending_handoff_;
+  pending_handoff_.reset();
+  set_reading(false);  // off this event_base before the owner's takes the socket
+  set_writing(false);
+  timer_.cancel();
+  ConnectionHandoff handoff{std::move(fd_), peer_, created_ns_, traffic_, pending.session_id,
+                            pending.last_seq, {}};
+  if (in_block_)
+    handoff.unparsed_input.assign(reinterpret_cast<const char*>(in_block_.data()) + in_begin_,
+                                  in_end_ - in_begin_);
+  in_block_.reset();
+  in_begin_ = in_end_ = 0;
+  handed_off_ = true;
+  set_state(ConnState::kClosed);
+  ctx_.router.hand_off(pending.owner, std::move(handoff));
+  owner_.on_connection_closed(*this);
+}
+
+void Connection::start_handed_over(ConnectionHandoff handoff) {
+  handed_in_ = true;
+  created_ns_ = handoff.created_ns;
+  traffic_ = handoff.traffic;
+  start();
+  if (!handoff.unparsed_input.empty()) {
+    in_block_ = ctx_.blocks.acquire();  // same size as the sender's: it fits
+    std::memcpy(in_block_.data(), handoff.unparsed_input.data(), handoff.unparsed_input.size());
+    in_begin_ = 0;
+    in_end_ = handoff.unparsed_input.size();
+  }
+  handle_resume(view(handoff.session_id), handoff.last_seq);
   if (in_block_) process_input(kMetricsEnabled ? monotonic_ns() : 0);
+  if (state_ == ConnState::kClosed) return;
   if (in_begin_ == in_end_) in_block_.reset();
   flush();
 }
@@ -346,9 +383,10 @@ void Connection::flush() {
   set_writing(result == OutQueue::Flush::kBlocked);
   if (paused_by_backpressure_ && out_.pending_bytes() <= ctx_.options.max_pending / 2) {
     paused_by_backpressure_ = false;
-    if (!peer_eof_) set_reading(true);
+    if (!peer_eof_ && !pending_handoff_) set_reading(true);
   }
   if (state_ == ConnState::kClosing && out_.empty()) finish_closing();
+  if (pending_handoff_ && out_.empty()) hand_off_now();
 }
 
 // ---------------------------------------------------------------- lifecycle
@@ -364,6 +402,7 @@ void Connection::begin_closing(CloseReason reason, std::optional<ErrorCode> erro
   if (state_ == ConnState::kClosing || state_ == ConnState::kClosed) return;
   if (error) queue_error(*error);
   close_reason_ = reason;
+  pending_handoff_.reset();  // a connection that is closing stays and says why
   set_state(ConnState::kClosing);
   in_block_.reset();  // unparsed input will never be processed now
   in_begin_ = in_end_ = 0;

@@ -29,6 +29,7 @@
 #include <optional>
 #include <string_view>
 
+#include "gateway/connection_handoff.h"
 #include "gateway/fd.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/protocol.h"
@@ -52,10 +53,13 @@ class Connection {
   void shut_down_for_server_exit();
   // Its session was resumed elsewhere: FLUX_ERROR session-taken-over, CLOSING.
   void on_session_taken_over();
-  // The answer to a resume asked of another reactor: `session` (already in
-  // this reactor's table) for kOk / kTakenOver, else a FLUX_INVALID reason.
-  void on_remote_resume(ResumeResult result, Session* session, uint64_t last_seq);
-  bool awaiting_remote_resume() const noexcept { return awaiting_remote_resume_; }
+  // HANDSHAKE on this reactor for a connection another reactor handed over
+  // (connection_handoff.h): its FLUX_RESUME is answered here, then the
+  // input that followed it is processed.
+  void start_handed_over(ConnectionHandoff handoff);
+  // True once this connection has left for another reactor: the owner
+  // forgets it without counting a close (the socket lives on over there).
+  bool handed_off() const noexcept { return handed_off_; }
 
   uint64_t id() const noexcept { return id_; }
   ConnState state() const noexcept { return state_; }
@@ -64,9 +68,7 @@ class Connection {
   uint64_t created_ns() const noexcept { return created_ns_; }
 
   // Per-connection traffic, for the /connections listing.
-  struct Traffic {
-    uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
-  };
+  using Traffic = ConnectionTraffic;
   const Traffic& traffic() const noexcept { return traffic_; }
 
   // The owner's slot index, kept here so removal is O(1).
@@ -87,6 +89,8 @@ class Connection {
   void handle_frame(std::string_view payload, uint64_t read_at_ns);
   void handle_handshake(std::string_view payload);
   void handle_resume(std::string_view id, uint64_t last_seq);
+  void hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq);
+  void hand_off_now();
   void become_ready(Session& session);
   void resume_into(Session& session, uint64_t last_seq);
   void refuse_resume(ResumeResult result);
@@ -125,7 +129,17 @@ class Connection {
   bool paused_by_backpressure_ = false;
   bool write_side_shut_ = false;
   bool peer_eof_ = false;
-  bool awaiting_remote_resume_ = false;  // input held until the owner reactor answers
+  bool handed_in_ = false;   // arrived by hand-off: never handed on again
+  bool handed_off_ = false;  // left for another reactor (state kClosed, not counted)
+
+  // A resume whose session another reactor owns: input is held, and the
+  // connection leaves once what it owes the client is flushed.
+  struct PendingHandoff {
+    unsigned owner = 0;
+    SessionId session_id{};
+    uint64_t last_seq = 0;
+  };
+  std::optional<PendingHandoff> pending_handoff_;
 
   // Unparsed input lives in in_block_[in_begin_, in_end_).
   BlockRef in_block_;
@@ -134,7 +148,7 @@ class Connection {
 
   OutQueue out_;
   Session* session_ = nullptr;  // from READY until the session detaches or ends
-  const uint64_t created_ns_;
+  uint64_t created_ns_;  // when the client connected (kept across a hand-off)
   Traffic traffic_;
 };
 

@@ -16,7 +16,6 @@
 
 #include "gateway/frame_parser.h"
 #include "gateway/log.h"
-#include "gateway/reactor_group.h"
 
 namespace flux {
 namespace {
@@ -50,20 +49,17 @@ EventBasePtr make_event_base() {
 }  // namespace
 
 Reactor::Reactor(const Options& options, std::string label)
-    : Reactor(options, std::move(label), 0, nullptr, nullptr, nullptr) {}
+    : Reactor(options, std::move(label), 0, nullptr) {}
 
-Reactor::Reactor(const Options& options, unsigned index, ReactorGroup& group,
-                 SessionDirectory& directory, std::atomic<uint64_t>& admitted)
-    : Reactor(options, std::to_string(index), index, &group, &directory, &admitted) {}
+Reactor::Reactor(const Options& options, unsigned index, ReactorMesh& mesh)
+    : Reactor(options, std::to_string(index), index, &mesh) {}
 
-Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorGroup* group,
-                 SessionDirectory* directory, std::atomic<uint64_t>* admitted)
+Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorMesh* mesh)
     : options_(options),
       label_(std::move(label)),
       index_(index),
-      group_(group),
-      directory_(directory),
-      admitted_(admitted ? admitted : &own_admitted_),
+      own_mesh_(mesh ? nullptr : std::make_unique<ReactorMesh>()),
+      mesh_(mesh ? *mesh : *own_mesh_),
       base_(make_event_base()),
       loop_clock_(metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
@@ -71,7 +67,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       replay_blocks_(kReplayBlockSize, 0, metrics_.pool),
       resume_window_(base_.get(), options_.resume_window),
       sessions_({base_.get(), options_, metrics_.sessions, {replay_blocks_, blocks_}, session_ids_,
-                 resume_window_, loop_clock_, directory_, index_}),
+                 resume_window_, loop_clock_, &mesh_.directory, index_}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
       context_{base_.get(),
                options_,
@@ -91,6 +87,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       shutdown_event_(event_new(base_.get(), -1, 0, on_shutdown_cb, this)),
       posted_event_(event_new(base_.get(), -1, 0, on_posted_cb, this)),
       tick_event_(evtimer_new(base_.get(), on_tick_cb, this)) {
+  if (own_mesh_) own_mesh_->members.push_back(this);
   connections_.reserve(1024);
   closed_.reserve(1024);
   metrics_.loop.last_turn_monotonic_ns.set(monotonic_ns());
@@ -110,47 +107,38 @@ bool Reactor::listen(uint16_t port, bool reuse_port, std::string& error) {
 }
 
 void Reactor::run() {
-  while (!(shutting_down_ && connections_.empty())) run_once(true);
+  while (!drained()) run_once(true);
 }
 
-Connection* Reactor::find_connection(uint64_t id) const noexcept {
-  auto found = by_id_.find(id);
-  return found == by_id_.end() ? nullptr : found->second;
+// Done when shut down and empty, with no connection on its way here, and
+// no member left that could still hand one over.
+bool Reactor::drained() const noexcept {
+  return shutting_down_ && connections_.empty() && inbound_handoffs_.load() == 0 &&
+         mesh_.all_draining();
 }
 
-// On the asking reactor: the owner is asked by message; its answer comes
-// back by message to import_session, here.
-void Reactor::request_remote_resume(unsigned owner, const SessionId& id, uint64_t last_seq,
-                                    uint64_t connection_id) {
-  Reactor& target = group_->reactor(owner);
-  target.post([&target, &asker = *this, id, last_seq, connection_id] {
-    target.export_session(id, last_seq, asker, connection_id);
+// On the reactor that read the FLUX_RESUME: the connection goes to the
+// session's owner. Counted there first, so the owner cannot finish its
+// shutdown while the message is on its way.
+void Reactor::hand_off(unsigned owner, ConnectionHandoff handoff) {
+  Reactor& target = *mesh_.members.at(owner);
+  target.inbound_handoffs_.fetch_add(1);
+  // std::function needs a copyable callable: the move-only hand-off rides
+  // in a shared_ptr (its Fd closes the socket if the task is never run).
+  auto parcel = std::make_shared<ConnectionHandoff>(std::move(handoff));
+  target.post([&target, parcel] {
+    target.receive_handoff(std::move(*parcel));
+    target.inbound_handoffs_.fetch_sub(1);
   });
 }
 
-// On the owner: the same checks as a local resume; the session leaves.
-void Reactor::export_session(const SessionId& id, uint64_t last_seq, Reactor& to,
-                             uint64_t connection_id) {
-  Connection* previous = nullptr;
-  SessionTransfer transfer = sessions_.export_session(view(id), last_seq, to.index(), previous);
-  if (previous) previous->on_session_taken_over();
-  to.post([&to, transfer = std::move(transfer), connection_id, last_seq]() mutable {
-    to.import_session(std::move(transfer), connection_id, last_seq);
-  });
-}
-
-// Back on the asker: the session joins this reactor (attached if its
-// connection still waits, detached otherwise) and the client is answered.
-void Reactor::import_session(SessionTransfer transfer, uint64_t connection_id, uint64_t last_seq) {
-  Connection* waiting = find_connection(connection_id);
-  if (waiting && (!waiting->awaiting_remote_resume() || waiting->state() != ConnState::kHandshake))
-    waiting = nullptr;
-  const ResumeResult result = transfer.result;
-  metrics_.sessions.resumes_total[static_cast<int>(result)].add();
-  Session* session = nullptr;
-  if (result == ResumeResult::kOk || result == ResumeResult::kTakenOver)
-    session = &sessions_.adopt(std::move(transfer), waiting);
-  if (waiting) waiting->on_remote_resume(result, session, last_seq);
+// On the owner: the connection carries on here, as if accepted here, and
+// its FLUX_RESUME is answered as any local one. During shutdown it is
+// answered, then told server-shutdown like every other connection.
+void Reactor::receive_handoff(ConnectionHandoff handoff) {
+  Connection& connection = register_connection(std::move(handoff.fd), handoff.peer);
+  connection.start_handed_over(std::move(handoff));
+  if (shutting_down_) connection.shut_down_for_server_exit();
 }
 
 void Reactor::run_once(bool block) {
@@ -258,6 +246,7 @@ std::vector<ConnectionInfo> Reactor::list_connections() const {
 void Reactor::begin_shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  mesh_.draining.fetch_add(1);
   log_info("shutdown: closing the listener, draining %zu connection(s) (linger %lld ms)",
            connections_.size(), static_cast<long long>(options_.linger.count()));
   listener_.close();
@@ -266,18 +255,21 @@ void Reactor::begin_shutdown() {
 
 void Reactor::on_accept(Fd fd, const sockaddr_storage& peer) {
   // The bound is the group's: one atomic add per accepted connection, never per frame.
-  if (admitted_->fetch_add(1, std::memory_order_relaxed) >= options_.max_connections) {
-    admitted_->fetch_sub(1, std::memory_order_relaxed);
+  if (mesh_.admitted.fetch_add(1, std::memory_order_relaxed) >= options_.max_connections) {
+    mesh_.admitted.fetch_sub(1, std::memory_order_relaxed);
     return reject_server_full(std::move(fd));
   }
   int one = 1;  // echoes are small and latency-bound: no Nagle delay
   setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  register_connection(std::move(fd), peer).start();
+}
+
+Connection& Reactor::register_connection(Fd fd, const sockaddr_storage& peer) {
   auto connection =
       std::make_unique<Connection>(context_, *this, std::move(fd), next_connection_id_++, peer);
   connection->slot = connections_.size();
-  by_id_.emplace(connection->id(), connection.get());
   connections_.push_back(std::move(connection));
-  connections_.back()->start();
+  return *connections_.back();
 }
 
 // Admission refused: one non-blocking write of the error (a fresh socket's
@@ -301,14 +293,14 @@ void Reactor::on_connection_closed(Connection& connection) noexcept {
 // Swap-and-pop: O(1) per closed connection, order of connections_ is not kept.
 void Reactor::reap_closed() noexcept {
   for (Connection* closed : closed_) {
-    by_id_.erase(closed->id());
     const size_t slot = closed->slot;
     if (slot != connections_.size() - 1) {
       std::swap(connections_[slot], connections_.back());
       connections_[slot]->slot = slot;
     }
+    // A connection handed to another member is still open (over there).
+    if (!closed->handed_off()) mesh_.admitted.fetch_sub(1, std::memory_order_relaxed);
     connections_.pop_back();
-    admitted_->fetch_sub(1, std::memory_order_relaxed);
   }
   closed_.clear();
 }

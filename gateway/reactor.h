@@ -15,7 +15,9 @@
 //
 // In a group of reactors (ReactorGroup), each has its own listening socket
 // on the shared port (SO_REUSEPORT) and its own everything else; they meet
-// only in the SessionDirectory and through post().
+// only in their ReactorMesh and through post(). A FLUX_RESUME for a session
+// another reactor owns hands the connection to that reactor
+// (connection_handoff.h): sessions never move.
 //
 // Thread contract: construct and listen() on one thread before run();
 // run() and everything else on the reactor thread; request_shutdown(),
@@ -39,22 +41,19 @@
 #include "gateway/out_queue.h"
 #include "gateway/reactor_context.h"
 #include "gateway/session_id.h"
-#include "gateway/session_directory.h"
+#include "gateway/reactor_mesh.h"
 #include "gateway/session_table.h"
 #include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
 
-class ReactorGroup;
-
-class Reactor final : public ConnectionOwner, public SessionCourier {
+class Reactor final : public ConnectionOwner, public ConnectionRouter {
  public:
-  // A reactor on its own (tests, harnesses), or member `index` of a group.
+  // A reactor on its own (tests, harnesses): a mesh of one.
   explicit Reactor(const Options& options, std::string label = "0");
-  // `admitted` counts the group's open connections against --max-connections.
-  Reactor(const Options& options, unsigned index, ReactorGroup& group,
-          SessionDirectory& directory, std::atomic<uint64_t>& admitted);
+  // Member `index` of `mesh` (which the caller fills with every member).
+  Reactor(const Options& options, unsigned index, ReactorMesh& mesh);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -90,8 +89,8 @@ class Reactor final : public ConnectionOwner, public SessionCourier {
   size_t connection_count() const noexcept { return connections_.size(); }
 
   void on_connection_closed(Connection& connection) noexcept override;
-  void request_remote_resume(unsigned owner, const SessionId& id, uint64_t last_seq,
-                             uint64_t connection_id) override;
+  // A resume of a session `owner` holds: the connection goes there by post().
+  void hand_off(unsigned owner, ConnectionHandoff handoff) override;
   unsigned index() const noexcept { return index_; }
 
  private:
@@ -102,8 +101,7 @@ class Reactor final : public ConnectionOwner, public SessionCourier {
 
   static constexpr Millis kTickInterval{100};
 
-  Reactor(const Options& options, std::string label, unsigned index, ReactorGroup* group,
-          SessionDirectory* directory, std::atomic<uint64_t>* admitted);
+  Reactor(const Options& options, std::string label, unsigned index, ReactorMesh* mesh);
 
   static void on_shutdown_cb(evutil_socket_t, short, void* self);
   static void on_tick_cb(evutil_socket_t, short, void* self);
@@ -115,18 +113,19 @@ class Reactor final : public ConnectionOwner, public SessionCourier {
   void reject_server_full(Fd fd);
   void begin_shutdown();
   void reap_closed() noexcept;
-  // Cross-reactor resume, on the owner's thread and then on the asker's.
-  void export_session(const SessionId& id, uint64_t last_seq, Reactor& to, uint64_t connection_id);
-  void import_session(SessionTransfer transfer, uint64_t connection_id, uint64_t last_seq);
-  Connection* find_connection(uint64_t id) const noexcept;
+  // On the owner: a connection handed over by another member.
+  void receive_handoff(ConnectionHandoff handoff);
+  Connection& register_connection(Fd fd, const sockaddr_storage& peer);
+  bool drained() const noexcept;
 
   Options options_;
   std::string label_;
   unsigned index_ = 0;
-  ReactorGroup* group_ = nullptr;
-  SessionDirectory* directory_ = nullptr;
-  std::atomic<uint64_t> own_admitted_{0};  // used when not in a group
-  std::atomic<uint64_t>* admitted_;
+  std::unique_ptr<ReactorMesh> own_mesh_;  // a reactor on its own: a mesh of one
+  ReactorMesh& mesh_;
+  // Connections on their way here from other members (counted by the
+  // sender before it posts): this reactor must not stop while one is.
+  std::atomic<uint64_t> inbound_handoffs_{0};
   ReactorMetrics metrics_;
   EventBasePtr base_;
   LoopClock loop_clock_;
@@ -141,7 +140,6 @@ class Reactor final : public ConnectionOwner, public SessionCourier {
   Listener listener_;
 
   std::vector<std::unique_ptr<Connection>> connections_;
-  std::unordered_map<uint64_t, Connection*> by_id_;  // for answers that name a connection
   std::vector<Connection*> closed_;  // reaped after the current iteration
   uint64_t next_connection_id_ = 1;
 

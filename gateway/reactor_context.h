@@ -11,6 +11,7 @@
 #include <span>
 
 #include "gateway/buffer_pool.h"
+#include "gateway/connection_handoff.h"
 #include "gateway/loop_clock.h"
 #include "gateway/options.h"
 #include "gateway/out_queue.h"
@@ -34,18 +35,6 @@ class ConnectionOwner {
   ~ConnectionOwner() = default;
 };
 
-// Reaches the other reactors of a group: a resume whose session lives on
-// another reactor is asked of that reactor, and the answer comes back later
-// to Connection::on_remote_resume (both by message passing).
-class SessionCourier {
- public:
-  virtual void request_remote_resume(unsigned owner, const SessionId& id, uint64_t last_seq,
-                                     uint64_t connection_id) = 0;
-
- protected:
-  ~SessionCourier() = default;
-};
-
 struct ReactorContext {
   event_base* base;
   const Options& options;
@@ -53,7 +42,7 @@ struct ReactorContext {
   BufferPool& blocks;
   FrameNodePool& frame_nodes;
   SessionTable& sessions;
-  SessionCourier& courier;
+  ConnectionRouter& router;  // resumes of sessions another reactor owns
   LoopClock& loop_clock;
   const char* reactor_label;  // "0", "1", ...: the `reactor` label of its metrics
   CommonTimeout handshake_timeout;

@@ -28,7 +28,8 @@ bool ReactorGroup::listen(std::string& error) {
   per_reactor.replay_memory = options_.replay_memory / count;
   uint16_t port = options_.port;
   for (unsigned i = 0; i < count; ++i) {
-    reactors_.push_back(std::make_unique<Reactor>(per_reactor, i, *this, directory_, admitted_));
+    reactors_.push_back(std::make_unique<Reactor>(per_reactor, i, mesh_));
+    mesh_.members.push_back(reactors_.back().get());
     if (!reactors_.back()->listen(port, reuse_port, error)) return false;
     port = reactors_.back()->port();  // the others join the port the first one got
   }

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "gateway/options.h"
-#include "gateway/session_directory.h"
+#include "gateway/reactor_mesh.h"
 #include "metrics/metrics_server.h"
 
 namespace flux {
@@ -55,8 +55,7 @@ class ReactorGroup {
 
  private:
   Options options_;
-  SessionDirectory directory_;
-  std::atomic<uint64_t> admitted_{0};  // open connections, all reactors
+  ReactorMesh mesh_;
   std::vector<std::unique_ptr<Reactor>> reactors_;  // outlive every thread
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

@@ -2,9 +2,9 @@
 
 namespace flux {
 
-void SessionDirectory::assign(std::string_view id, unsigned reactor) {
+bool SessionDirectory::claim(std::string_view id, unsigned reactor) {
   std::lock_guard lock(mutex_);
-  owners_[std::string(id)] = reactor;
+  return owners_.try_emplace(std::string(id), reactor).second;
 }
 
 void SessionDirectory::release(std::string_view id, unsigned reactor) {

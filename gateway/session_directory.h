@@ -1,10 +1,15 @@
 #pragma once
-// SessionDirectory: which reactor holds each session, for a resume that
+// SessionDirectory: which reactor owns each session, for a resume that
 // lands on another reactor than the one its session lives on.
 //
-// Written when a session is created, moved or freed, read when a resume
-// does not find its session locally: handshake paths only, never per
-// frame, so a mutex is the simple and sufficient tool here.
+// The ownership rule: a session is owned by the reactor that created it,
+// from its creation to its end, and never moves (a resume elsewhere moves
+// the connection instead: connection_handoff.h). An id is claimed once, by
+// one reactor, and released only by that reactor when the session is freed.
+//
+// Written when a session is created or freed, read when a resume does not
+// find its session locally: handshake paths only, never per frame, so a
+// mutex is the simple and sufficient tool here.
 //
 // Thread contract: any thread.
 
@@ -19,9 +24,9 @@ namespace flux {
 
 class SessionDirectory {
  public:
-  void assign(std::string_view id, unsigned reactor);
-  // Forgets the entry only if `reactor` still owns it (a session that moved
-  // on must not be erased by its former owner).
+  // False (and nothing changed) if the id is already claimed by anyone.
+  [[nodiscard]] bool claim(std::string_view id, unsigned reactor);
+  // Forgets the entry only if `reactor` owns it.
   void release(std::string_view id, unsigned reactor);
   std::optional<unsigned> owner(std::string_view id) const;
 

@@ -11,20 +11,23 @@ SessionTable::~SessionTable() {
                                                  -int64_t(session->replay.frame_bytes()));
 }
 
-Session& SessionTable::insert(const SessionId& id, Connection* connection) {
+Session* SessionTable::insert(const SessionId& id, Connection& connection) {
   auto session = std::make_unique<Session>(*this, id, deps_.pools, deps_.base, on_expiry_cb);
   Session& ref = *session;
+  if (sessions_.contains(view(ref.id))) return nullptr;
+  if (deps_.directory && !deps_.directory->claim(view(ref.id), deps_.reactor_index)) return nullptr;
   sessions_.emplace(view(ref.id), std::move(session));
-  if (deps_.directory) deps_.directory->assign(view(ref.id), deps_.reactor_index);
-  ref.attached = connection;
+  ref.attached = &connection;
   deps_.metrics.attached.add();
-  if (!connection) detach(ref);
-  return ref;
+  return &ref;
 }
 
+// 128 random bits collide never in practice; if they ever do, the id is
+// drawn again rather than two sessions sharing one.
 Session& SessionTable::create(Connection& connection) {
   deps_.metrics.created_total.add();
-  return insert(deps_.ids.next(), &connection);
+  for (;;)
+    if (Session* session = insert(deps_.ids.next(), connection)) return *session;
 }
 
 ResumeResult SessionTable::check(const Session& session, uint64_t last_seq) const noexcept {
@@ -67,31 +70,6 @@ SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t l
   return outcome;
 }
 
-SessionTransfer SessionTable::export_session(std::string_view id, uint64_t last_seq, unsigned to,
-                                             Connection*& previous) {
-  SessionTransfer transfer;
-  previous = nullptr;
-  auto found = sessions_.find(id);
-  if (found == sessions_.end() || found->second->doomed) return transfer;  // unknown
-  Session& session = *found->second;
-  transfer.result = check(session, last_seq);
-  if (transfer.result == ResumeResult::kReplayGap) previous = discard_after_gap(session);
-  if (transfer.result != ResumeResult::kOk && transfer.result != ResumeResult::kTakenOver)
-    return transfer;
-  previous = session.attached;
-  transfer.id = session.id;
-  transfer.seq = session.seq;
-  transfer.first_seq = session.replay.first_seq();
-  transfer.frames.reserve(session.replay.count());
-  session.replay.for_each_after(transfer.first_seq - 1, [&](ReplayBuffer::Stored frame) {
-    transfer.frames.emplace_back(frame.payload);
-  });
-  if (deps_.directory) deps_.directory->assign(id, to);  // before discard(): keep the entry
-  session.attached = nullptr;  // the previous connection must not detach it here
-  discard(session);
-  return transfer;
-}
-
 // Section 7: after a replay gap the session is discarded, since it can never
 // be resumed whole again. If a live connection still holds it, that
 // connection is returned: it must be told (session-taken-over) and closed,
@@ -100,26 +78,6 @@ Connection* SessionTable::discard_after_gap(Session& session) noexcept {
   Connection* holder = session.attached;
   discard(session);
   return holder;
-}
-
-Session& SessionTable::adopt(SessionTransfer transfer, Connection* connection) {
-  Session& session = insert(transfer.id, connection);
-  session.seq = transfer.seq;
-  if (replay_enabled()) {
-    uint64_t seq = transfer.first_seq;
-    for (const std::string& frame : transfer.frames) {
-      const uint64_t memory_before = session.replay.memory_bytes();
-      const uint64_t frames_before = session.replay.frame_bytes();
-      session.replay.append(seq++, frame);
-      trim_to_bounds(session);
-      account(int64_t(session.replay.memory_bytes()) - int64_t(memory_before),
-              int64_t(session.replay.frame_bytes()) - int64_t(frames_before));
-    }
-    // Only other, detached sessions make room: the frames just adopted are
-    // the ones this resume is about to replay.
-    evict_detached_over_budget();
-  }
-  return session;
 }
 
 void SessionTable::detach(Session& session) noexcept {

@@ -41,17 +41,6 @@ namespace flux {
 class Connection;
 class SessionTable;
 
-// A session on its way from one reactor to another (a resume that landed
-// elsewhere). The kept frames travel as copies: each reactor's pools are
-// its own, so blocks cannot change hands without a lock on the hot path.
-struct SessionTransfer {
-  ResumeResult result = ResumeResult::kUnknown;
-  SessionId id{};
-  uint64_t seq = 0;
-  uint64_t first_seq = 1;           // number of frames[0]
-  std::vector<std::string> frames;  // kept frames, oldest first
-};
-
 struct Session {
   Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer::Pools pools,
           event_base* base, event_callback_fn on_expiry);
@@ -88,7 +77,8 @@ class SessionTable {
     // kTakenOver, or kReplayGap on a session still attached: the connection
     // that held it, to be told session-taken-over and closed.
     Connection* previous = nullptr;
-    // Not here but on another reactor of the group: ask it (result unset).
+    // Not here but owned by another reactor of the group: the connection
+    // goes there (result unset, nothing counted here).
     std::optional<unsigned> elsewhere;
   };
 
@@ -97,17 +87,12 @@ class SessionTable {
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
 
-  // FLUX_HELLO: a new session, attached to `connection`.
+  // FLUX_HELLO: a new session, attached to `connection`. Its id is claimed
+  // in the directory for the group, so no two reactors ever hold one id;
+  // the session stays on this reactor until it ends.
   Session& create(Connection& connection);
   // FLUX_RESUME: see the table of protocol section 7.
   ResumeOutcome resume(std::string_view id, uint64_t last_seq, Connection& connection);
-  // A resume that landed on another reactor: checks as resume() does, then
-  // hands the session over (removed here, `previous` set on a takeover).
-  SessionTransfer export_session(std::string_view id, uint64_t last_seq, unsigned to,
-                                 Connection*& previous);
-  // The receiving side: the session joins this table, attached to
-  // `connection` or, if that connection is gone, detached.
-  Session& adopt(SessionTransfer transfer, Connection* connection);
   // The connection ended without FLUX_BYE: keep the session for the resume window.
   void detach(Session& session) noexcept;
   // FLUX_BYE (or any end of the session): free it now.
@@ -135,7 +120,8 @@ class SessionTable {
   void unlink_detached(Session& session) noexcept;
   void account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept;
   void erase(Session& session) noexcept;
-  Session& insert(const SessionId& id, Connection* connection);
+  // Null if the id is taken here or, in a group, by another reactor.
+  Session* insert(const SessionId& id, Connection& connection);
   ResumeResult check(const Session& session, uint64_t last_seq) const noexcept;
 
   Deps deps_;
