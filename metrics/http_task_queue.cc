@@ -1,34 +1,45 @@
 #include "metrics/http_task_queue.h"
 
-#include <thread>
-
 namespace flux {
 
-void HttpTaskQueue::enqueue(std::function<void()> task) {
-  std::lock_guard lock(mutex_);
-  queue_.push_back(std::move(task));
-  if (running_ >= max_threads_) return;  // a running thread will take it
-  ++running_;
-  std::thread([this] { work(); }).detach();  // shutdown() waits for it
+HttpTaskQueue::HttpTaskQueue(size_t threads) {
+  threads_.reserve(threads);
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
-// Takes connections until none is left, then the thread ends.
+void HttpTaskQueue::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    queue_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+}
+
 void HttpTaskQueue::work() {
   std::unique_lock lock(mutex_);
-  while (!queue_.empty()) {
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
     task();
+    task = nullptr;  // what it captured goes with it, outside the lock
     lock.lock();
   }
-  --running_;
-  idle_.notify_all();
 }
 
 void HttpTaskQueue::shutdown() {
-  std::unique_lock lock(mutex_);
-  idle_.wait(lock, [this] { return running_ == 0 && queue_.empty(); });
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  wake_.notify_all();
+  for (std::thread& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
 }
 
 }  // namespace flux

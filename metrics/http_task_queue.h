@@ -1,45 +1,45 @@
 #pragma once
-// HttpTaskQueue: how the metrics port's connections get threads.
+// HttpTaskQueue: the metrics port's handler threads.
 //
-// cpp-httplib 0.11 gives each accepted connection to a task queue, and the
-// task holds its thread for the connection's whole life: while it waits for
-// a request line, a body, or the next keep-alive request (bounded by the
-// read and keep-alive timeouts). With its stock fixed pool of a few
-// threads, a handful of idle sockets starves every scrape. Here each
-// connection gets a thread of its own, up to kMaxThreads at once (the
-// bound on concurrent requests); beyond that, connections wait their turn.
-// Threads exist only while there is work: an idle port has none.
+// HttpFront does all socket I/O on its own thread and hands complete,
+// validated requests whose handlers take time (/metrics, /stats,
+// /connections) to these threads. The pool is fixed and small: a request
+// holds a thread only while its handler runs, never while a client is slow
+// to send or to read, so a few threads serve any number of clients.
 //
-// Thread contract: enqueue() from the HTTP listener thread; shutdown()
-// once, from the thread that stops the server.
-
-#include <httplib.h>
+// Thread contract: post() from any thread; shutdown() (or the destructor)
+// once, from the thread that owns the queue and not from a task.
 
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 namespace flux {
 
-class HttpTaskQueue final : public httplib::TaskQueue {
+class HttpTaskQueue {
  public:
-  explicit HttpTaskQueue(size_t max_threads) : max_threads_(max_threads) {}
-  ~HttpTaskQueue() override { shutdown(); }
+  explicit HttpTaskQueue(size_t threads);
+  ~HttpTaskQueue() { shutdown(); }
+  HttpTaskQueue(const HttpTaskQueue&) = delete;
+  HttpTaskQueue& operator=(const HttpTaskQueue&) = delete;
 
-  void enqueue(std::function<void()> task) override;
-  // Waits until every queued and running connection is done.
-  void shutdown() override;
+  // Runs `task` on one of the threads, in the order posted. Ignored after shutdown().
+  void post(std::function<void()> task);
+  // Drops the tasks not started yet, waits for the running ones and joins.
+  void shutdown();
 
  private:
   void work();
 
-  const size_t max_threads_;
   std::mutex mutex_;
-  std::condition_variable idle_;
+  std::condition_variable wake_;
   std::deque<std::function<void()>> queue_;
-  size_t running_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace flux

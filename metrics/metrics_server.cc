@@ -1,15 +1,14 @@
 #include "metrics/metrics_server.h"
 
-#include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <sys/time.h>
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 #include "dashboard/embedded_files.h"
 #include "gateway/loop_clock.h"
-#include "metrics/http_task_queue.h"
+#include "metrics/http_front.h"
 #include "metrics/process_stats.h"
 #include "metrics/prometheus_collector.h"
 #include "metrics/stats_json.h"
@@ -17,7 +16,6 @@
 namespace flux {
 namespace {
 
-constexpr size_t kMaxRequestBody = 1024;  // read-only: no request needs a body
 constexpr size_t kDefaultListing = 100;
 constexpr size_t kMaxListing = 10'000;
 
@@ -43,15 +41,47 @@ nlohmann::json row_json(const ConnectionInfo& c) {
 // Orders rows "busiest first" by the chosen key; false for an unknown key.
 bool sort_rows(std::vector<ConnectionInfo>& rows, const std::string& key) {
   auto by = [&rows](auto field) {
-    std::stable_sort(rows.begin(), rows.end(),
-                     [field](const ConnectionInfo& a, const ConnectionInfo& b) { return field(a) > field(b); });
+    std::stable_sort(
+        rows.begin(), rows.end(),
+        [field](const ConnectionInfo& a, const ConnectionInfo& b) { return field(a) > field(b); });
   };
-  if (key == "pending") by([](const ConnectionInfo& c) { return c.bytes_pending; });
-  else if (key == "age") by([](const ConnectionInfo& c) { return c.age_seconds; });
-  else if (key == "bytes_in") by([](const ConnectionInfo& c) { return c.bytes_in; });
-  else if (key == "bytes_out") by([](const ConnectionInfo& c) { return c.bytes_out; });
-  else return false;
+  if (key == "pending")
+    by([](const ConnectionInfo& c) { return c.bytes_pending; });
+  else if (key == "age")
+    by([](const ConnectionInfo& c) { return c.age_seconds; });
+  else if (key == "bytes_in")
+    by([](const ConnectionInfo& c) { return c.bytes_in; });
+  else if (key == "bytes_out")
+    by([](const ConnectionInfo& c) { return c.bytes_out; });
+  else
+    return false;
   return true;
+}
+
+HttpFrontConfig front_config(const MetricsServerConfig& config) {
+  HttpFrontConfig front;
+  front.bind = config.bind;
+  front.port = config.port;
+  front.max_connections = config.max_http_connections;
+  front.request_deadline = config.request_deadline;
+  front.write_deadline = config.request_deadline;
+  front.turn_wait = config.listing_deadline;
+  front.worker_threads = config.handler_threads;
+  return front;
+}
+
+HttpResponse content(std::string body, std::string type, bool no_store = false) {
+  HttpResponse res;
+  res.body = std::move(body);
+  res.content_type = std::move(type);
+  if (no_store) res.headers.emplace_back("Cache-Control", "no-store");
+  return res;
+}
+
+HttpResponse error_response(int status, std::string body) {
+  HttpResponse res = content(std::move(body), "text/plain");
+  res.status = status;
+  return res;
 }
 
 }  // namespace
@@ -59,35 +89,18 @@ bool sort_rows(std::vector<ConnectionInfo>& rows, const std::string& key) {
 MetricsServer::MetricsServer(MetricsServerConfig config, std::vector<ReactorHandle> reactors)
     : config_(std::move(config)),
       reactors_(std::move(reactors)),
-      http_(std::make_unique<httplib::Server>()),
+      http_(std::make_unique<HttpFront>(front_config(config_))),
       started_ns_(monotonic_ns()) {}
 
-MetricsServer::~MetricsServer() { stop(); }
+MetricsServer::~MetricsServer() {
+  stop();
+}
 
 bool MetricsServer::start(std::string& error) {
   install_routes();
-  if (config_.port == 0) {
-    int port = http_->bind_to_any_port(config_.bind);
-    if (port > 0) port_ = static_cast<uint16_t>(port);
-  } else if (http_->bind_to_port(config_.bind, config_.port)) {
-    port_ = config_.port;
-  }
-  if (port_ == 0) {
-    error = "cannot listen on " + config_.bind + ":" + std::to_string(config_.port) +
-            " for metrics (port in use?)";
-    return false;
-  }
-  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
-  // cpp-httplib's stop() is a no-op until the listen loop has begun: a
-  // SIGTERM right after start would otherwise leave stop() joining forever.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!http_->is_running() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!http_->is_running()) {
-    error = "the metrics HTTP server did not start";
-    http_->stop();
-    return false;
-  }
+  if (!http_->listen(error)) return false;
+  port_ = http_->port();
+  http_->start();
   sampler_thread_ = std::thread([this] { sample_loop(); });
   return true;
 }
@@ -100,73 +113,50 @@ void MetricsServer::stop() {
   }
   sampler_wake_.notify_all();
   if (http_) http_->stop();
-  if (http_thread_.joinable()) http_thread_.join();
   if (sampler_thread_.joinable()) sampler_thread_.join();
 }
 
 void MetricsServer::install_routes() {
-  httplib::Server& http = *http_;
-  const auto threads = static_cast<size_t>(config_.max_connection_threads);
-  // httplib's API takes ownership of a raw pointer here.
-  http.new_task_queue = [threads] { return new HttpTaskQueue(threads); };
-  http.set_payload_max_length(kMaxRequestBody);
-  // A silent or slow client holds its thread at most this long.
-  http.set_read_timeout(2, 0);
-  http.set_write_timeout(2, 0);
-  http.set_keep_alive_timeout(2);
-  // Read-only: anything but GET/HEAD is refused before its body is read (a
-  // client announcing a huge body must not hold a thread while it dribbles).
-  http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
-    res.status = 405;
-    res.set_header("Allow", "GET, HEAD");
-    res.set_header("Connection", "close");
-    res.set_content("the metrics port is read-only\n", "text/plain");
-    return httplib::Server::HandlerResponse::Handled;
+  using Run = HttpFront::Run;
+  HttpFront& http = *http_;
+  http.route("/metrics", Run::kWorker, [this](const HttpRequest&) {
+    return content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
   });
-
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  http.route("/stats", Run::kWorker, [this](const HttpRequest& req) {
+    const bool pretty = req.has_param("pretty") && req.param("pretty") != "0";
+    return content(stats_json(pretty), "application/json", /*no_store=*/true);
   });
-  http.Get("/stats", [this](const httplib::Request& req, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(stats_json(req.has_param("pretty") && req.get_param_value("pretty") != "0"),
-                    "application/json");
-  });
-  http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+  // On the IO thread: a few atomic loads, answered whatever the pool is doing.
+  http.route("/healthz", Run::kIoThread, [this](const HttpRequest&) {
     auto [status, body] = health();
+    HttpResponse res = content(std::move(body), "text/plain; charset=utf-8");
     res.status = status;
-    res.set_content(body, "text/plain; charset=utf-8");
+    return res;
   });
-  http.Get("/connections", [this](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = kDefaultListing;
-    if (req.has_param("limit")) {
-      const std::string text = req.get_param_value("limit");
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-      if (ec != std::errc{} || end != text.data() + text.size()) {
-        res.status = 400;
-        return res.set_content("limit: expected a number\n", "text/plain");
-      }
-      limit = std::min(limit, kMaxListing);
-    }
-    const std::string sort = req.has_param("sort") ? req.get_param_value("sort") : "pending";
-    if (std::vector<ConnectionInfo> probe; !sort_rows(probe, sort)) {
-      res.status = 400;
-      return res.set_content("sort: one of pending, age, bytes_in, bytes_out\n", "text/plain");
-    }
-    auto body = connections_json(limit, sort);
-    if (!body) {
-      res.status = 503;
-      return res.set_content("a reactor did not answer in time\n", "text/plain");
-    }
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(*body, "application/json");
-  });
+  http.route("/connections", Run::kOneAtATime,
+             [this](const HttpRequest& req) { return connections_response(req); });
   for (const EmbeddedFile& file : dashboard_files()) {
-    http.Get(std::string(file.path), [&file](const httplib::Request&, httplib::Response& res) {
-      res.set_content(file.body.data(), file.body.size(), std::string(file.content_type).c_str());
+    http.route(std::string(file.path), Run::kIoThread, [&file](const HttpRequest&) {
+      return content(std::string(file.body), std::string(file.content_type));
     });
   }
+}
+
+HttpResponse MetricsServer::connections_response(const HttpRequest& req) const {
+  size_t limit = kDefaultListing;
+  if (req.has_param("limit")) {
+    const std::string text = req.param("limit");
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    if (ec != std::errc{} || end != text.data() + text.size())
+      return error_response(400, "limit: expected a number\n");
+    limit = std::min(limit, kMaxListing);
+  }
+  const std::string sort = req.has_param("sort") ? req.param("sort") : "pending";
+  if (std::vector<ConnectionInfo> probe; !sort_rows(probe, sort))
+    return error_response(400, "sort: one of pending, age, bytes_in, bytes_out\n");
+  auto body = connections_json(limit, sort);
+  if (!body) return error_response(503, "a reactor did not answer in time\n");
+  return content(std::move(*body), "application/json", /*no_store=*/true);
 }
 
 std::vector<ReactorSnapshot> MetricsServer::snapshots() const {
@@ -228,7 +218,8 @@ std::pair<int, std::string> MetricsServer::health() const {
   return {503, stuck};
 }
 
-std::optional<std::string> MetricsServer::connections_json(size_t limit, const std::string& sort) const {
+std::optional<std::string> MetricsServer::connections_json(size_t limit,
+                                                           const std::string& sort) const {
   struct Gather {
     std::mutex mutex;
     std::condition_variable done;
@@ -247,14 +238,24 @@ std::optional<std::string> MetricsServer::connections_json(size_t limit, const s
       gather->done.notify_all();
     });
   std::unique_lock lock(gather->mutex);
-  if (!gather->done.wait_for(lock, config_.listing_deadline, [&] { return gather->remaining == 0; }))
+  if (!gather->done.wait_for(lock, config_.listing_deadline,
+                             [&] { return gather->remaining == 0; }))
     return std::nullopt;
   std::vector<ConnectionInfo> rows = std::move(gather->rows);
   lock.unlock();
   sort_rows(rows, sort);
-  nlohmann::json list = nlohmann::json::array();
-  for (size_t i = 0; i < rows.size() && i < limit; ++i) list.push_back(row_json(rows[i]));
-  return nlohmann::json{{"total", rows.size()}, {"sort", sort}, {"connections", std::move(list)}}.dump();
+  // Row by row, the same bytes as one json document's dump(): no tree of
+  // 10,000 objects is built at once.
+  const size_t shown = std::min(limit, rows.size());
+  std::string out = R"({"connections":[)";
+  out.reserve(out.size() + shown * 200);
+  for (size_t i = 0; i < shown; ++i) {
+    if (i > 0) out += ',';
+    out += row_json(rows[i]).dump();
+  }
+  out += R"(],"sort":)" + nlohmann::json(sort).dump() + R"(,"total":)" +
+         std::to_string(rows.size()) + "}";
+  return out;
 }
 
 }  // namespace flux

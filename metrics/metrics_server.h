@@ -1,15 +1,22 @@
 #pragma once
-// MetricsServer: the metrics thread. It serves, read-only, over HTTP
-// (cpp-httplib, one thread per connection up to 256) on --bind:--metrics-port:
+// MetricsServer: the metrics thread. It serves, read-only, over HTTP/1.1
+// (HttpFront: GET and HEAD only) on --bind:--metrics-port:
 //
 //   GET /metrics      Prometheus text format 0.0.4
 //   GET /stats        JSON (docs/stats.md); ?pretty=1 indents
-//   GET /connections  ?limit=N&sort=pending|age|bytes_in|bytes_out
+//   GET /connections  ?limit=N (at most 10,000 rows; "total" counts them
+//                     all)&sort=pending|age|bytes_in|bytes_out
 //   GET /healthz      200 while every reactor turned its loop in the last 2 s
 //   GET /             the live dashboard (and its scripts and styles)
 //
-// Each HTTP connection has a thread of its own while it lasts (at most 256
-// at once; more wait), so idle or slow clients cannot starve a scrape.
+// HttpFront holds the sockets on one IO thread with a whole-request
+// deadline, and never reads a request body above 1 KiB (see http_front.h).
+// /healthz and the dashboard files are answered on that thread (so a probe
+// is answered whatever else is going on); /metrics and /stats on a small
+// pool of handler threads; /connections on that pool too, one listing at a
+// time (its reactors build the rows on their own threads: a flood of
+// listings must not stall them), the others waiting up to listing_deadline
+// and then answered 503 with Retry-After.
 // A sampler thread copies the reactors' metrics once a second into a
 // StatsHistory, from which /stats computes rates and windows.
 //
@@ -35,11 +42,11 @@
 #include "metrics/reactor_metrics.h"
 #include "metrics/stats_history.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace flux {
+
+class HttpFront;
+struct HttpRequest;
+struct HttpResponse;
 
 struct ReactorHandle {
   std::string label;
@@ -57,8 +64,11 @@ struct MetricsServerConfig {
   std::chrono::milliseconds sample_interval{1000};
   std::chrono::milliseconds stuck_after{2000};       // /healthz
   std::chrono::milliseconds listing_deadline{1000};  // /connections
-  // Connections served at once, each on its own thread (see HttpTaskQueue).
-  int max_connection_threads = 256;
+  // The HTTP front (http_front.h): sockets held at once (a new one evicts
+  // the slowest when full), the whole-request deadline, handler threads.
+  size_t max_http_connections = 256;
+  std::chrono::milliseconds request_deadline{2000};
+  size_t handler_threads = 2;
 };
 
 class MetricsServer {
@@ -83,14 +93,14 @@ class MetricsServer {
 
  private:
   void install_routes();
+  HttpResponse connections_response(const HttpRequest& req) const;
   void sample_loop();
   std::vector<ReactorSnapshot> snapshots() const;
   ProcessStats process_stats() const;
 
   MetricsServerConfig config_;
   std::vector<ReactorHandle> reactors_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread http_thread_;
+  std::unique_ptr<HttpFront> http_;
   std::thread sampler_thread_;
   std::mutex sampler_mutex_;
   std::condition_variable sampler_wake_;
