@@ -474,7 +474,8 @@ TEST_F(MetricsPortBounds, ConcurrentListingsDoNotStallTheReactor) {
   const double p99 = echoes[echoes.size() * 99 / 100], max = echoes.back();
   // RSS once the listings' connections are closed: polled, bounded.
   uint64_t after_rss = rss();
-  for (const Deadline d = after(seconds(3)); after_rss > before + 8 * kMiB && Clock::now() < d;) {
+  for (const Deadline d = after(seconds(kSlowdown));
+       after_rss > before + 8 * kMiB && Clock::now() < d;) {
     std::this_thread::sleep_for(milliseconds(50));
     after_rss = rss();
   }
@@ -483,7 +484,9 @@ TEST_F(MetricsPortBounds, ConcurrentListingsDoNotStallTheReactor) {
             << ", p99 " << p99 << " ms, max " << max << " ms; gateway RSS " << before / 1024
             << " KiB before, " << after_rss / 1024 << " KiB after\n";
   EXPECT_LT(p99, bound_ms) << "the probe's echoes stalled behind the listings";
+#ifndef FLUX_SANITIZED  // ASan keeps freed memory in quarantine: RSS is not a signal there
   EXPECT_LT(after_rss, before + 8 * kMiB) << "the listings' memory did not come back";
+#endif
 }
 
 TEST_F(MetricsPortBounds, RefusedRequestIsNotInvitedWith100Continue) {
