@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
@@ -17,6 +18,9 @@ OutFrame* FrameNodePool::acquire() {
   OutFrame* frame = free_list_;
   free_list_ = frame->next;
   frame->next = nullptr;
+  ++in_use_;
+  deepest_ = std::max(deepest_, in_use_);
+  schedule_.note_in_use((in_use_ + kChunk - 1) / kChunk);
   return frame;
 }
 
@@ -28,13 +32,55 @@ void FrameNodePool::release(OutFrame* frame) noexcept {
   frame->read_at_ns = 0;
   frame->next = free_list_;
   free_list_ = frame;
+  --in_use_;
 }
 
 void FrameNodePool::grow() {
   chunks_.push_back(std::make_unique<OutFrame[]>(kChunk));
   OutFrame* chunk = chunks_.back().get();
-  for (size_t i = 0; i < kChunk; ++i) release(&chunk[i]);
+  for (size_t i = 0; i < kChunk; ++i) {
+    chunk[i].next = free_list_;
+    free_list_ = &chunk[i];
+  }
+  ordered_ = false;  // the new chunk sits on top of the stack, out of order
   metrics_.frame_node_allocations_total.add();
+}
+
+void FrameNodePool::lay_out_in_order() noexcept {
+  OutFrame* below = nullptr;
+  for (size_t c = chunks_.size(); c-- > 0;) {
+    for (size_t i = kChunk; i-- > 0;) {
+      chunks_[c][i].next = below;
+      below = &chunks_[c][i];
+    }
+  }
+  free_list_ = below;
+  ordered_ = true;
+  deepest_ = 0;
+}
+
+size_t FrameNodePool::decay(uint64_t now_ns) {
+  const size_t per_call =
+      std::max<size_t>(1, BufferPool::kMaxReleaseBytesPerCall / sizeof(OutFrame[kChunk]));
+  const size_t in_use_chunks = (in_use_ + kChunk - 1) / kChunk;
+  const size_t due = schedule_.due(now_ns, chunks_.size(), in_use_chunks, 0, per_call);
+  if (due == 0) return 0;
+  if (!ordered_) {
+    if (in_use_ != 0) return 0;  // nodes of any chunk may be out: wait for an idle tick
+    lay_out_in_order();
+  }
+  const size_t keep = chunks_.size() - due;
+  if (keep * kChunk <= deepest_ && keep > 0) {
+    ordered_ = false;  // the cut point was disturbed: lay out again when idle
+    return 0;
+  }
+  if (keep == 0)
+    free_list_ = nullptr;
+  else
+    chunks_[keep - 1][kChunk - 1].next = nullptr;  // the stack's bottom chunks drop off
+  chunks_.resize(keep);
+  metrics_.frame_node_releases_total.add(due);
+  return due;
 }
 
 void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view tail,

@@ -12,7 +12,8 @@
 // bytes; "FLUX_READY <id> 0" fits in the head alone.
 //
 // Frame nodes come from a FrameNodePool (a free list that grows in chunks,
-// each growth counted), so queueing allocates nothing in steady state.
+// each growth counted), so queueing allocates nothing in steady state. Like
+// BufferPool, it gives chunks beyond recent need back in decay().
 //
 // Thread contract: reactor thread only.
 
@@ -52,13 +53,32 @@ class FrameNodePool {
   OutFrame* acquire();
   void release(OutFrame* frame) noexcept;  // drops its block reference too
 
- private:
+  // Frees whole chunks beyond the recent peak (DecaySchedule, in chunks), a
+  // fraction per call; returns how many. Loop thread, periodic (the 100 ms
+  // tick), never from acquire/release. A chunk can go only once all its
+  // nodes are free: the pool waits for a moment with no node in use, lays
+  // the free list out chunk by chunk (one pass over the nodes), and from
+  // then on cuts chunks off the bottom of that stack, which LIFO use below
+  // the cut leaves untouched.
+  size_t decay(uint64_t now_ns);
+
   static constexpr size_t kChunk = 256;
+  size_t chunks() const noexcept { return chunks_.size(); }
+  size_t nodes_in_use() const noexcept { return in_use_; }
+
+ private:
   void grow();
+  void lay_out_in_order() noexcept;
 
   std::vector<std::unique_ptr<OutFrame[]>> chunks_;
   OutFrame* free_list_ = nullptr;
+  size_t in_use_ = 0;
+  // While ordered_, stack positions >= deepest_ (the most nodes in use since
+  // the layout) still hold chunk (p / kChunk)'s node (p % kChunk).
+  bool ordered_ = false;
+  size_t deepest_ = 0;
   PoolMetrics& metrics_;
+  DecaySchedule schedule_;
 };
 
 // What one flush wrote; echo latencies go straight into the histogram.

@@ -139,6 +139,13 @@ void buffer_families(Families& f) {
       [](const ReactorSnapshot& s, size_t k) {
         return k == 0 ? s.block_allocations_total : s.frame_node_allocations_total;
       });
+  f.per_reactor_and<2>(
+      "flux_buffer_releases_total",
+      "Memory given back by the buffer pools' decay: blocks, or frame-node chunks, freed.",
+      kCounter, "pool", [](size_t k) { return k == 0 ? "block" : "frame_node"; },
+      [](const ReactorSnapshot& s, size_t k) {
+        return k == 0 ? s.block_releases_total : s.frame_node_releases_total;
+      });
   f.per_reactor("flux_buffer_pool_in_use_bytes", "Bytes of pooled blocks lent out.", kGauge,
                 [](const ReactorSnapshot& s) { return s.block_bytes_in_use; });
   f.per_reactor("flux_buffer_pool_free_bytes", "Bytes of pooled blocks free for reuse.", kGauge,

@@ -48,6 +48,8 @@ ReactorSnapshot snapshot(const ReactorMetrics& m) noexcept {
   s.block_acquires_total = m.pool.block_acquires_total.get();
   s.block_allocations_total = m.pool.block_allocations_total.get();
   s.frame_node_allocations_total = m.pool.frame_node_allocations_total.get();
+  s.block_releases_total = m.pool.block_releases_total.get();
+  s.frame_node_releases_total = m.pool.frame_node_releases_total.get();
   s.block_bytes_in_use = m.pool.block_bytes_in_use.get();
   s.block_bytes_free = m.pool.block_bytes_free.get();
   s.iterations_total = m.loop.iterations_total.get();
@@ -88,6 +90,8 @@ void ReactorSnapshot::merge(const ReactorSnapshot& o) noexcept {
   block_acquires_total += o.block_acquires_total;
   block_allocations_total += o.block_allocations_total;
   frame_node_allocations_total += o.frame_node_allocations_total;
+  block_releases_total += o.block_releases_total;
+  frame_node_releases_total += o.frame_node_releases_total;
   block_bytes_in_use += o.block_bytes_in_use;
   block_bytes_free += o.block_bytes_free;
   iterations_total += o.iterations_total;

@@ -62,6 +62,9 @@ struct alignas(64) PoolMetrics {
   // The "buffer allocation rate": every time a pool had to go to the heap.
   SingleWriterU64 block_allocations_total;
   SingleWriterU64 frame_node_allocations_total;
+  // Memory given back by the pools' decay (blocks / frame-node chunks freed).
+  SingleWriterU64 block_releases_total;
+  SingleWriterU64 frame_node_releases_total;
   SingleWriterU64 block_bytes_in_use;  // gauge
   SingleWriterU64 block_bytes_free;    // gauge
 };
@@ -112,6 +115,7 @@ struct ReactorSnapshot {
   uint64_t bytes_queued = 0, backpressure_pauses_total = 0;
   std::array<uint64_t, kErrorCodeCount> errors_sent_total{};
   uint64_t block_acquires_total = 0, block_allocations_total = 0, frame_node_allocations_total = 0;
+  uint64_t block_releases_total = 0, frame_node_releases_total = 0;
   uint64_t block_bytes_in_use = 0, block_bytes_free = 0;
   uint64_t iterations_total = 0, busy_ns_total = 0, poll_ns_total = 0, last_turn_monotonic_ns = 0;
   uint64_t voluntary_switches_total = 0, involuntary_switches_total = 0;
@@ -125,6 +129,9 @@ struct ReactorSnapshot {
   uint64_t closed_connections() const noexcept;
   uint64_t buffer_allocations_total() const noexcept {
     return block_allocations_total + frame_node_allocations_total;
+  }
+  uint64_t buffer_releases_total() const noexcept {
+    return block_releases_total + frame_node_releases_total;
   }
   // Adds another reactor's figures (the "total" view); last_turn keeps the oldest.
   void merge(const ReactorSnapshot& other) noexcept;

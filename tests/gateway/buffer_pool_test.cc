@@ -1,5 +1,6 @@
 // BufferPool: blocks are counted when they come from the heap and only then,
-// recycled through the free list, and kept alive by their last reference.
+// recycled through the free list, kept alive by their last reference, and
+// given back by decay() only when recent use did not need them.
 //
 // The metrics are the witness throughout: block_allocations_total is the
 // gateway's "buffer allocation rate", so every test checks it moves exactly
@@ -8,15 +9,21 @@
 #include "gateway/buffer_pool.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "gateway/out_queue.h"
 
 namespace flux {
 namespace {
@@ -31,8 +38,9 @@ class BufferPoolTest : public ::testing::Test {
     const size_t in_use = pool.blocks_total() - pool.blocks_free();
     EXPECT_EQ(metrics_.block_bytes_in_use.get(), in_use * pool.block_size());
     EXPECT_EQ(metrics_.block_bytes_free.get(), pool.blocks_free() * pool.block_size());
-    EXPECT_EQ(metrics_.block_allocations_total.get(), pool.blocks_total())
-        << "the pool never frees, so allocations ever made == blocks owned";
+    EXPECT_EQ(metrics_.block_allocations_total.get() - metrics_.block_releases_total.get(),
+              pool.blocks_total())
+        << "blocks owned == blocks ever made - blocks given back";
   }
 
   PoolMetrics metrics_;
@@ -361,6 +369,368 @@ TEST_F(BufferPoolTest, BlocksAreDistinctAndHoldBlockSizeBytes) {
     EXPECT_EQ(held[i].data()[0], std::byte(i));
     EXPECT_EQ(held[i].data()[kBlockSize - 1], std::byte(i));
   }
+}
+
+// -------------------------------------------------------------------- decay
+//
+// Time is passed in (simulated): a tick every 100 ms, as the reactor calls it.
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kTick = 100 * kMs;
+constexpr uint64_t kStart = 1'000'000 * kMs;  // any monotonic origin
+constexpr uint64_t kWindow = DecaySchedule::kWindowNs;
+
+std::vector<BlockRef> take(BufferPool& pool, size_t n) {
+  std::vector<BlockRef> held;
+  for (size_t i = 0; i < n; ++i) held.push_back(pool.acquire());
+  return held;
+}
+
+// Ticks from `from` (inclusive) until `until` (exclusive); returns the blocks
+// released and the time of the next tick.
+template <typename Pool>
+std::pair<size_t, uint64_t> tick_until(Pool& pool, uint64_t from, uint64_t until) {
+  size_t released = 0;
+  for (; from < until; from += kTick) released += pool.decay(from);
+  return {released, from};
+}
+
+TEST_F(BufferPoolTest, DecayKeepsEveryBlockWhileThePeakIsRecent) {
+  BufferPool pool(kBlockSize, 0, metrics_);
+  take(pool, 100);  // peak of 100, all free again at once
+  ASSERT_EQ(pool.blocks_free(), 100u);
+  // The peak stays recent for a whole window (at least kWindow - 1 slot).
+  auto [released, now] = tick_until(pool, kStart, kStart + kWindow - DecaySchedule::kSlotNs);
+  EXPECT_EQ(released, 0u);
+  EXPECT_EQ(pool.blocks_total(), 100u);
+  EXPECT_EQ(pool.recent_peak(), 100u);
+  EXPECT_EQ(metrics_.block_releases_total.get(), 0u);
+  expect_gauges_consistent(pool);
+  (void)now;
+}
+
+TEST_F(BufferPoolTest, DecayGivesTheExcessBackGraduallyOnceThePeakIsOld) {
+  BufferPool pool(kBlockSize, 0, metrics_);
+  take(pool, 1000);
+  uint64_t now = tick_until(pool, kStart, kStart + kWindow + 2 * DecaySchedule::kSlotNs).second;
+  ASSERT_LT(pool.blocks_total(), 1000u) << "the peak has left the window";
+  ASSERT_GT(pool.blocks_total(), 0u) << "but not all at once";
+
+  // From here on, every call frees a share of what is left, never all of it
+  // in one go while much is left, until nothing is.
+  size_t calls = 0;
+  while (pool.blocks_total() > 0 && calls < 1000) {
+    const size_t before = pool.blocks_total();
+    const size_t released = pool.decay(now += kTick);
+    ++calls;
+    EXPECT_GE(released, 1u) << "every call makes progress";
+    if (before >= 40) {
+      EXPECT_LT(released, before / 4) << "a fraction, not a cliff: call " << calls;
+    }
+    expect_gauges_consistent(pool);
+  }
+  EXPECT_EQ(pool.blocks_total(), 0u);
+  // 2 s time constant: 1000 blocks are gone within 20 s of ticks.
+  EXPECT_LE(calls, 200u);
+  EXPECT_EQ(metrics_.block_releases_total.get(), 1000u);
+  EXPECT_EQ(metrics_.block_bytes_free.get(), 0u);
+  EXPECT_EQ(metrics_.block_bytes_in_use.get(), 0u);
+}
+
+TEST_F(BufferPoolTest, DecayFullyReleasesWithinThirtySecondsOfTheLastUse) {
+  BufferPool pool(BufferPool::block_size_for(65536), 0, metrics_);
+  take(pool, 3000);  // ~200 MB of default-size blocks
+  auto [released, now] = tick_until(pool, kStart, kStart + kWindow + 20'000 * kMs);
+  EXPECT_EQ(released, 3000u);
+  EXPECT_EQ(pool.blocks_total(), 0u);
+  // Even after a stall, no call frees more than its byte budget (bounded
+  // time per tick).
+  BufferPool again(BufferPool::block_size_for(65536), 0, metrics_);
+  take(again, 3000);
+  again.decay(now);
+  EXPECT_EQ(again.decay(now + 3 * kWindow), 0u) << "the peak may have been just now";
+  EXPECT_EQ(again.decay(now + 6 * kWindow),
+            BufferPool::kMaxReleaseBytesPerCall / again.block_size());
+}
+
+TEST_F(BufferPoolTest, DecayNeverFreesABlockInUse) {
+  BufferPool pool(kBlockSize, 0, metrics_);
+  std::vector<BlockRef> held = take(pool, 200);
+  for (size_t i = 0; i < held.size(); ++i) std::memset(held[i].data(), int(i & 0xff), kBlockSize);
+  held.resize(30);  // 170 free, 30 still lent out
+  tick_until(pool, kStart, kStart + kWindow + 60'000 * kMs);
+  EXPECT_EQ(pool.blocks_total(), 30u) << "free blocks go, lent ones stay";
+  EXPECT_EQ(pool.blocks_free(), 0u);
+  for (size_t i = 0; i < held.size(); ++i) {
+    EXPECT_EQ(held[i].data()[0], std::byte(i & 0xff));
+    EXPECT_EQ(held[i].data()[kBlockSize - 1], std::byte(i & 0xff));
+  }
+  expect_gauges_consistent(pool);
+  held.clear();  // they return to the pool, and are its free blocks now
+  EXPECT_EQ(pool.blocks_free(), 30u);
+  expect_gauges_consistent(pool);
+}
+
+TEST_F(BufferPoolTest, DecayNeverGoesBelowThePreallocatedBlocks) {
+  BufferPool pool(kBlockSize, 64, metrics_);
+  take(pool, 500);
+  tick_until(pool, kStart, kStart + kWindow + 60'000 * kMs);
+  EXPECT_EQ(pool.blocks_total(), 64u);
+  EXPECT_EQ(metrics_.block_releases_total.get(), 500u - 64u);
+  expect_gauges_consistent(pool);
+}
+
+TEST_F(BufferPoolTest, ANewPeakStopsTheDecayAtItsLevel) {
+  BufferPool pool(kBlockSize, 0, metrics_);
+  take(pool, 400);
+  uint64_t now = tick_until(pool, kStart, kStart + kWindow + 2'000 * kMs).second;
+  const size_t mid = pool.blocks_total();
+  ASSERT_LT(mid, 400u);
+  ASSERT_GT(mid, 150u);
+  take(pool, 150);  // a burst within what the pool still holds: no growth
+  EXPECT_EQ(pool.blocks_total(), mid);
+  // For a whole window after that burst, 150 blocks are kept however long
+  // the decay runs; the rest keeps going.
+  now = tick_until(pool, now, now + kWindow - DecaySchedule::kSlotNs).second;
+  EXPECT_EQ(pool.blocks_total(), 150u);
+  EXPECT_EQ(pool.recent_peak(), 150u);
+  tick_until(pool, now, now + 30'000 * kMs);
+  EXPECT_EQ(pool.blocks_total(), 0u) << "and it ages out too";
+  expect_gauges_consistent(pool);
+}
+
+TEST_F(BufferPoolTest, SteadyCyclesWithPeriodicDecayAllocateAndReleaseNothing) {
+  BufferPool pool(kBlockSize, 0, metrics_);
+  { auto warm = take(pool, 16); }
+  const uint64_t allocations = metrics_.block_allocations_total.get();
+  uint64_t now = kStart;
+  // Two minutes of a load that needs 16 blocks at its busiest moment of
+  // every 5 s and 2 most of the time.
+  for (int tick = 0; tick < 1200; ++tick, now += kTick) {
+    for (int i = 0; i < 20; ++i) {
+      BlockRef a = pool.acquire(), b = pool.acquire();
+    }
+    if (tick % 50 == 0) take(pool, 16);
+    EXPECT_EQ(pool.decay(now), 0u) << "tick " << tick;
+  }
+  EXPECT_EQ(metrics_.block_allocations_total.get(), allocations);
+  EXPECT_EQ(metrics_.block_releases_total.get(), 0u);
+  EXPECT_EQ(pool.blocks_total(), 16u);
+  expect_gauges_consistent(pool);
+}
+
+TEST_F(BufferPoolTest, ReleasesAddUpAcrossPoolsSharingOneMetricsBlock) {
+  BufferPool small(kBlockSize, 0, metrics_);
+  BufferPool large(4 * kBlockSize, 0, metrics_);
+  take(small, 50);
+  std::vector<BlockRef> kept = take(large, 20);
+  kept.resize(5);
+  uint64_t now = kStart;
+  for (; now < kStart + kWindow + 30'000 * kMs; now += kTick) {
+    small.decay(now);
+    large.decay(now);
+  }
+  EXPECT_EQ(metrics_.block_allocations_total.get(), 70u);
+  EXPECT_EQ(metrics_.block_releases_total.get(), 50u + 15u);
+  EXPECT_EQ(metrics_.block_bytes_in_use.get(), 5 * 4 * kBlockSize);
+  EXPECT_EQ(metrics_.block_bytes_free.get(), 0u);
+  EXPECT_EQ(small.blocks_total() + large.blocks_total(),
+            metrics_.block_allocations_total.get() - metrics_.block_releases_total.get());
+}
+
+TEST_F(BufferPoolTest, ReleasedBlocksLeaveTheRestUsable) {
+  // Swap-and-pop removal must keep every surviving block reachable and sound.
+  BufferPool pool(kBlockSize, 0, metrics_);
+  std::vector<BlockRef> held = take(pool, 100);
+  std::vector<BlockRef> keep;
+  for (size_t i = 0; i < held.size(); i += 3) keep.push_back(std::move(held[i]));
+  held.clear();
+  uint64_t now = tick_until(pool, kStart, kStart + kWindow + 30'000 * kMs).second;
+  ASSERT_EQ(pool.blocks_total(), keep.size());
+  keep.clear();
+  auto again = take(pool, 34);
+  for (auto& ref : again) std::memset(ref.data(), 1, kBlockSize);
+  EXPECT_EQ(pool.blocks_total(), 34u) << "the survivors are handed out again, no growth";
+  again.clear();
+  tick_until(pool, now, now + kWindow + 30'000 * kMs);
+  EXPECT_EQ(pool.blocks_total(), 0u);  // the pool's destructor then frees nothing twice (ASan)
+}
+
+TEST(DecaySchedule, FirstCallOnlyStartsTheClock) {
+  DecaySchedule schedule;
+  EXPECT_EQ(schedule.due(kStart + 100 * kWindow, 100, 0, 0, 1000), 0u);
+}
+
+TEST(DecaySchedule, AGapLongerThanTheWindowKeepsOnlyThePeakSeenDuringIt) {
+  DecaySchedule schedule;
+  schedule.note_in_use(50);
+  schedule.due(kStart, 50, 0, 0, 1000);
+  // A peak seen between two calls, however far apart, counts as recent: it
+  // may have happened just before the later one.
+  EXPECT_EQ(schedule.due(kStart + 60'000 * kMs, 50, 10, 0, 1000), 0u);
+  EXPECT_EQ(schedule.recent_peak(), 50u);
+  schedule.note_in_use(40);
+  EXPECT_EQ(schedule.due(kStart + 120'000 * kMs, 50, 0, 0, 1000), 10u) << "50 held, 40 needed";
+  EXPECT_EQ(schedule.recent_peak(), 40u);
+  // The slots of the gap itself saw only what was in use at its end.
+  EXPECT_EQ(schedule.due(kStart + 180'000 * kMs, 40, 0, 0, 1000), 40u);
+  EXPECT_EQ(schedule.recent_peak(), 0u);
+}
+
+TEST(DecaySchedule, ReleasesAShareProportionalToTheTimeSinceTheLastCall) {
+  DecaySchedule schedule;
+  schedule.due(kStart, 1000, 0, 0, 100'000);
+  uint64_t now = kStart + 2 * kWindow;
+  schedule.due(now, 1000, 0, 0, 0);  // window aged out; released nothing (cap 0)
+  // 100 ms of a 2 s time constant: 5% of 1000.
+  EXPECT_EQ(schedule.due(now + kTick, 1000, 0, 0, 100'000), 50u);
+  // A stall of several seconds releases everything due, up to the cap.
+  EXPECT_EQ(schedule.due(now + kTick + 5'000 * kMs, 950, 0, 0, 100'000), 950u);
+  EXPECT_EQ(schedule.due(now + kTick + 10'000 * kMs, 950, 0, 100, 300), 300u);
+}
+
+// -------------------------------------------------------- decay: real memory
+
+// Resident set of this process, from /proc/self/status (VmRSS), in bytes.
+size_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+#ifdef FLUX_SANITIZED
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+double mib(size_t bytes) {
+  return static_cast<double>(bytes) / 1048576.0;
+}
+
+// Grows a pool by ~200 MB of written blocks, lets it go idle, decays it and
+// reads the RSS: the memory must really leave the process.
+void expect_rss_returns(size_t block_size, PoolMetrics& metrics) {
+  constexpr size_t kGrowth = 200u << 20;
+  malloc_trim(0);
+  const size_t before = resident_bytes();
+  size_t peak = 0;
+  {
+    BufferPool pool(block_size, 0, metrics);
+    {
+      std::vector<BlockRef> held = take(pool, kGrowth / block_size);
+      for (auto& ref : held) std::memset(ref.data(), 0x5a, block_size);  // make it resident
+      peak = resident_bytes();
+    }
+    tick_until(pool, kStart, kStart + kWindow + 30'000 * kMs);
+    ASSERT_EQ(pool.blocks_total(), 0u);
+    const size_t after = resident_bytes();
+    std::printf("block %zu B: RSS before %.1f MiB, grown %.1f MiB, after decay %.1f MiB\n",
+                block_size, mib(before), mib(peak), mib(after));
+    EXPECT_GE(peak, before + kGrowth * 3 / 4) << "the blocks were resident";
+    // The pool is still alive: what it gave back left the process. Under
+    // ASan, unmapping writes the range's shadow (1 byte per 8), which stays.
+    const size_t slack = (16u << 20) + (kSanitized ? kGrowth / 8 : 0);
+    EXPECT_LE(after, before + slack) << "RSS must come back near where it started";
+  }
+}
+
+TEST_F(BufferPoolTest, DecayReturnsMappedBlocksToTheKernel) {
+  // Default-size (68 KiB) blocks: one mapping each, unmapped on release.
+  ASSERT_GE(BufferPool::block_size_for(65536), BlockBytes::kMapMinimum);
+  expect_rss_returns(BufferPool::block_size_for(65536), metrics_);
+}
+
+TEST_F(BufferPoolTest, DecayReturnsHeapBlocksToTheKernel) {
+#ifdef FLUX_SANITIZED
+  GTEST_SKIP() << "ASan's allocator quarantines freed heap memory (256 MiB) and ignores "
+                  "malloc_trim; the mapped-block test covers decay under sanitizers";
+#endif
+  ASSERT_LT(kBlockSize, BlockBytes::kMapMinimum);
+  expect_rss_returns(kBlockSize, metrics_);
+}
+
+// ---------------------------------------------------- decay: FrameNodePool
+
+TEST(FrameNodePoolDecay, IdleChunksBeyondTheRecentPeakAreFreedGradually) {
+  PoolMetrics metrics;
+  FrameNodePool nodes(metrics);
+  std::vector<OutFrame*> out;
+  for (size_t i = 0; i < 100 * FrameNodePool::kChunk; ++i) out.push_back(nodes.acquire());
+  for (OutFrame* f : out) nodes.release(f);
+  ASSERT_EQ(nodes.chunks(), 100u);
+  uint64_t now = tick_until(nodes, kStart, kStart + kWindow - DecaySchedule::kSlotNs).second;
+  EXPECT_EQ(nodes.chunks(), 100u) << "the peak is recent";
+  size_t first = 0;
+  while (first == 0 && now < kStart + 2 * kWindow) first = nodes.decay(now += kTick);
+  EXPECT_GT(first, 0u);
+  EXPECT_LT(first, 20u) << "a fraction per call";
+  tick_until(nodes, now, now + 30'000 * kMs);
+  EXPECT_EQ(nodes.chunks(), 0u);
+  EXPECT_EQ(metrics.frame_node_releases_total.get(), 100u);
+  EXPECT_EQ(metrics.frame_node_allocations_total.get(), 100u);
+  // The pool works from nothing again.
+  OutFrame* f = nodes.acquire();
+  EXPECT_EQ(nodes.chunks(), 1u);
+  nodes.release(f);
+}
+
+TEST(FrameNodePoolDecay, NodesInUseKeepTheirChunksAndTheRestStaysSound) {
+  PoolMetrics metrics;
+  FrameNodePool nodes(metrics);
+  std::vector<OutFrame*> out;
+  for (size_t i = 0; i < 50 * FrameNodePool::kChunk; ++i) out.push_back(nodes.acquire());
+  for (OutFrame* f : out) nodes.release(f);
+  out.clear();
+  uint64_t now = kStart;
+  // Light traffic throughout: a few nodes out at every tick except some.
+  for (int tick = 0; now < kStart + kWindow + 60'000 * kMs; ++tick, now += kTick) {
+    if (tick % 7 != 0)
+      for (int i = 0; i < 10; ++i) out.push_back(nodes.acquire());
+    nodes.decay(now);
+    for (OutFrame* f : out) f->head_length = 1;  // every node handed out is live memory
+    for (OutFrame* f : out) nodes.release(f);
+    out.clear();
+  }
+  EXPECT_EQ(nodes.chunks(), 1u) << "down to what 10 nodes need";
+  // Every node the pool still has is distinct and usable.
+  std::set<OutFrame*> seen;
+  for (size_t i = 0; i < FrameNodePool::kChunk; ++i) seen.insert(nodes.acquire());
+  EXPECT_EQ(seen.size(), FrameNodePool::kChunk);
+  EXPECT_EQ(nodes.chunks(), 1u) << "no growth: the kept chunk's nodes are all reachable";
+  for (OutFrame* f : seen) nodes.release(f);
+}
+
+TEST(FrameNodePoolDecay, ABusyPoolWaitsForAnIdleMoment) {
+  PoolMetrics metrics;
+  FrameNodePool nodes(metrics);
+  std::vector<OutFrame*> out;
+  for (size_t i = 0; i < 20 * FrameNodePool::kChunk; ++i) out.push_back(nodes.acquire());
+  for (size_t i = 1; i < out.size(); ++i) nodes.release(out[i]);
+  // One node stays out: its chunk is unknown, so nothing can go yet.
+  uint64_t now = tick_until(nodes, kStart, kStart + kWindow + 30'000 * kMs).second;
+  EXPECT_EQ(nodes.chunks(), 20u);
+  nodes.release(out[0]);
+  tick_until(nodes, now, now + 30'000 * kMs);
+  EXPECT_EQ(nodes.chunks(), 0u);
+}
+
+TEST(FrameNodePoolDecay, SteadyUseWithPeriodicDecayAllocatesAndReleasesNothing) {
+  PoolMetrics metrics;
+  FrameNodePool nodes(metrics);
+  std::vector<OutFrame*> out;
+  uint64_t now = kStart;
+  for (int tick = 0; tick < 1200; ++tick, now += kTick) {
+    for (int i = 0; i < 300; ++i) out.push_back(nodes.acquire());
+    for (OutFrame* f : out) nodes.release(f);
+    out.clear();
+    EXPECT_EQ(nodes.decay(now), 0u);
+  }
+  EXPECT_EQ(metrics.frame_node_allocations_total.get(), 2u);
+  EXPECT_EQ(metrics.frame_node_releases_total.get(), 0u);
 }
 
 // ----------------------------------------------------------- block_size_for

@@ -66,6 +66,7 @@ ReactorSnapshot crafted_reactor(uint64_t r) {
   for (auto& n : s.errors_sent_total) n = v();
   s.block_acquires_total = v(), s.block_allocations_total = v(),
   s.frame_node_allocations_total = v();
+  s.block_releases_total = v(), s.frame_node_releases_total = v();
   s.block_bytes_in_use = v(), s.block_bytes_free = v();
   s.iterations_total = v(), s.busy_ns_total = v() * 1'000'000, s.poll_ns_total = v() * 3'000'000;
   s.last_turn_monotonic_ns = v(), s.voluntary_switches_total = v(),
@@ -326,6 +327,14 @@ TEST_F(PrometheusCollectorTest, ScalarSeriesCarryTheirReactorsFigures) {
        "counter",
        {{"pool", "frame_node"}},
        [](auto& s) { return double(s.frame_node_allocations_total); }},
+      {"flux_buffer_releases_total",
+       "counter",
+       {{"pool", "block"}},
+       [](auto& s) { return double(s.block_releases_total); }},
+      {"flux_buffer_releases_total",
+       "counter",
+       {{"pool", "frame_node"}},
+       [](auto& s) { return double(s.frame_node_releases_total); }},
       {"flux_buffer_pool_in_use_bytes",
        "gauge",
        {},

@@ -183,6 +183,8 @@ ReactorSnapshot advance(ReactorSnapshot s, uint64_t k, uint64_t busy_ns, uint64_
   s.closed_total[static_cast<size_t>(CloseReason::kEof)] += k;
   s.block_allocations_total += k;
   s.frame_node_allocations_total += 2 * k;
+  s.block_releases_total += 5 * k;
+  s.frame_node_releases_total += k;
   s.voluntary_switches_total += 10 * k;
   s.involuntary_switches_total += 4 * k;
   s.iterations_total += 950 * k;
@@ -205,6 +207,7 @@ ReactorSnapshot base_reactor(uint64_t r) {
   for (auto& n : s.errors_sent_total) n = v();
   s.block_acquires_total = v(), s.block_allocations_total = v(),
   s.frame_node_allocations_total = v();
+  s.block_releases_total = v(), s.frame_node_releases_total = v();
   s.block_bytes_in_use = v(), s.block_bytes_free = v();
   s.iterations_total = v(), s.busy_ns_total = v() * kMs, s.poll_ns_total = v() * kMs;
   s.voluntary_switches_total = v(), s.involuntary_switches_total = v();
@@ -344,6 +347,7 @@ TEST_F(StatsJsonTest, ReactorBlocksCarryTheirSnapshot) {
     EXPECT_EQ(b["buffers"]["block_size_bytes"], 69'632u);
     EXPECT_EQ(b["buffers"]["allocations_total"],
               s.block_allocations_total + s.frame_node_allocations_total);
+    EXPECT_EQ(b["buffers"]["releases_total"], s.block_releases_total + s.frame_node_releases_total);
     EXPECT_EQ(b["sessions"]["detached"], s.sessions_detached);
     EXPECT_EQ(b["sessions"]["resumes_total"]["replay-gap"],
               s.resumes_total[static_cast<size_t>(ResumeResult::kReplayGap)]);
@@ -432,6 +436,7 @@ TEST_F(StatsJsonTest, RatesAreDeltasOverTheWindowSpan) {
       EXPECT_NEAR(rates["accepted"].get<double>(), 3 * k / w.span, 1e-6);
       EXPECT_NEAR(rates["closed"].get<double>(), 3 * k / w.span, 1e-6);
       EXPECT_NEAR(rates["buffer_allocations"].get<double>(), 3 * k / w.span, 1e-6);
+      EXPECT_NEAR(rates["buffer_releases"].get<double>(), 6 * k / w.span, 1e-6);
       EXPECT_NEAR(rates["context_switches_voluntary"].get<double>(), 10 * k / w.span, 1e-6);
       EXPECT_NEAR(rates["context_switches_involuntary"].get<double>(), 4 * k / w.span, 1e-6);
       EXPECT_NEAR(rates["loop_iterations"].get<double>(), 950 * k / w.span, 1e-6);
