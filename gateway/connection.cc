@@ -3,14 +3,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 
 #include "gateway/frame_parser.h"
+#include "gateway/log.h"
+#include "gateway/peer_address.h"
 
 namespace flux {
 namespace {
@@ -39,8 +41,10 @@ Connection::Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, u
       id_(id),
       peer_(peer),
       read_event_(make_io_event(ctx_.base, fd_.get(), EV_READ | EV_PERSIST, on_readable_cb, this)),
-      write_event_(make_io_event(ctx_.base, fd_.get(), EV_WRITE | EV_PERSIST, on_writable_cb, this)),
+      write_event_(
+          make_io_event(ctx_.base, fd_.get(), EV_WRITE | EV_PERSIST, on_writable_cb, this)),
       timer_(ctx_.base, on_timer_cb, this),
+      write_timer_(ctx_.base, on_write_timeout_cb, this),
       out_(ctx_.frame_nodes),
       created_ns_(monotonic_ns()) {
   ctx_.metrics.connections.by_state[static_cast<int>(ConnState::kConnecting)].add();
@@ -83,17 +87,27 @@ void Connection::on_timer_cb(evutil_socket_t, short, void* self) {
   connection->ctx_.loop_clock.on_callback();
   connection->on_timer();
 }
+void Connection::on_write_timeout_cb(evutil_socket_t, short, void* self) {
+  auto* connection = static_cast<Connection*>(self);
+  connection->ctx_.loop_clock.on_callback();
+  connection->on_write_timeout();
+}
 
-// Reads until the socket is drained or the read budget is spent (fairness:
-// level-triggered epoll calls us again next iteration if bytes remain).
-// Then writes every echo produced, in one go.
+// Reads until the socket is drained or the read budget is spent: at most
+// --read-budget reads and --read-budget-bytes per wakeup, and nothing once
+// the loop turn has read its share (fairness and a bounded turn:
+// level-triggered epoll calls us again next turn if bytes remain). Then
+// writes every echo produced, in one go.
 void Connection::on_readable() {
   if (state_ == ConnState::kClosing) return discard_input();
   if (pending_handoff_) return;  // leaving for the session's reactor
+  const uint64_t turn_cap = kTurnReadFactor * ctx_.options.read_budget_bytes;
+  if (ctx_.read_this_turn >= turn_cap) return;
+  uint64_t byte_budget = std::min(ctx_.options.read_budget_bytes, turn_cap - ctx_.read_this_turn);
   bool took_frames = false;
-  for (unsigned reads = 0; reads < ctx_.options.read_budget; ++reads) {
+  for (unsigned reads = 0; reads < ctx_.options.read_budget && byte_budget > 0; ++reads) {
     make_read_room();
-    const size_t room = ctx_.blocks.block_size() - in_end_;
+    const size_t room = std::min<uint64_t>(ctx_.blocks.block_size() - in_end_, byte_budget);
     ssize_t n = ::read(fd_.get(), in_block_.data() + in_end_, room);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -103,19 +117,19 @@ void Connection::on_readable() {
       break;
     }
     in_end_ += static_cast<size_t>(n);
+    byte_budget -= static_cast<uint64_t>(n);
+    ctx_.read_this_turn += static_cast<uint64_t>(n);
     ctx_.metrics.traffic.bytes_in_total.add(static_cast<uint64_t>(n));
     traffic_.bytes_in += static_cast<uint64_t>(n);
     // The read instant times the echoes (vDSO: no syscall).
     took_frames |= process_input(kMetricsEnabled ? monotonic_ns() : 0);
     if (state_ != ConnState::kReady && state_ != ConnState::kHandshake) break;
     if (pending_handoff_) break;
-    if (over_pending_bound()) {
+    if (should_pause_reading()) {
       flush();  // the kernel may take it now; if not, stop reading from this client
       if (state_ == ConnState::kClosed) return;
-      if (over_pending_bound()) {
-        paused_by_backpressure_ = true;
-        ctx_.metrics.traffic.backpressure_pauses_total.add();
-        set_reading(false);
+      if (should_pause_reading()) {
+        pause_reading();
         break;
       }
     }
@@ -134,9 +148,24 @@ void Connection::on_timer() {
       return begin_closing(CloseReason::kHandshakeTimeout, ErrorCode::kHandshakeTimeout);
     case ConnState::kReady:
       return begin_closing(CloseReason::kIdleTimeout, ErrorCode::kIdleTimeout);
-    case ConnState::kClosing: return close_now(close_reason_);  // linger expired
-    default: return;
+    case ConnState::kClosing:
+      return close_now(close_reason_);  // linger expired
+    default:
+      return;
   }
+}
+
+// A slow consumer: nothing it was sent has moved for --write-timeout. It is
+// not reading, so no error frame would reach it: closed, counted, logged.
+void Connection::on_write_timeout() {
+  log_info(
+      "slow consumer: connection %llu on reactor %s (%s) took no output for %lld ms with "
+      "%llu bytes queued; closing it",
+      static_cast<unsigned long long>(id_), ctx_.reactor_label, format_peer(peer_).c_str(),
+      static_cast<long long>(ctx_.options.write_timeout.count()),
+      static_cast<unsigned long long>(out_.pending_bytes()));
+  close_reason_ = CloseReason::kSlowConsumer;  // also when it was already closing
+  close_now(CloseReason::kSlowConsumer);
 }
 
 // -------------------------------------------------------------------- input
@@ -183,15 +212,19 @@ bool Connection::process_input(uint64_t read_at_ns) {
 }
 
 void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {
-  if (state_ == ConnState::kHandshake) handle_handshake(payload);
-  else handle_ready(payload, read_at_ns);
+  if (state_ == ConnState::kHandshake)
+    handle_handshake(payload);
+  else
+    handle_ready(payload, read_at_ns);
 }
 
 void Connection::handle_handshake(std::string_view payload) {
   HandshakeRequest request = decode_handshake(payload);
   switch (request.kind) {
-    case HandshakeRequest::kHello: return become_ready(ctx_.sessions.create(*this));
-    case HandshakeRequest::kResume: return handle_resume(request.session_id, request.last_seq);
+    case HandshakeRequest::kHello:
+      return become_ready(ctx_.sessions.create(*this));
+    case HandshakeRequest::kResume:
+      return handle_resume(request.session_id, request.last_seq);
     case HandshakeRequest::kBadVersion:
       return begin_closing(CloseReason::kProtocolError, ErrorCode::kUnsupportedVersion);
     case HandshakeRequest::kNotHandshake:
@@ -209,7 +242,8 @@ void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
   SessionTable::ResumeOutcome outcome = ctx_.sessions.resume(id, last_seq, *this);
   // Another reactor owns the session: go there (once; a connection that
   // was handed over finds its session here or nowhere).
-  if (outcome.elsewhere && !handed_in_) return hand_off_when_flushed(*outcome.elsewhere, id, last_seq);
+  if (outcome.elsewhere && !handed_in_)
+    return hand_off_when_flushed(*outcome.elsewhere, id, last_seq);
   if (outcome.elsewhere) {
     ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
     return refuse_resume(ResumeResult::kUnknown);
@@ -221,9 +255,12 @@ void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
 
 void Connection::refuse_resume(ResumeResult result) {
   switch (result) {
-    case ResumeResult::kBadSeq: return queue("FLUX_INVALID bad-seq");
-    case ResumeResult::kReplayGap: return queue("FLUX_INVALID replay-gap");
-    default: return queue("FLUX_INVALID session-unknown");
+    case ResumeResult::kBadSeq:
+      return queue("FLUX_INVALID bad-seq");
+    case ResumeResult::kReplayGap:
+      return queue("FLUX_INVALID replay-gap");
+    default:
+      return queue("FLUX_INVALID session-unknown");
   }
 }
 
@@ -256,7 +293,12 @@ void Connection::hand_off_now() {
   set_reading(false);  // off this event_base before the owner's takes the socket
   set_writing(false);
   timer_.cancel();
-  ConnectionHandoff handoff{std::move(fd_), peer_, created_ns_, traffic_, pending.session_id,
+  write_timer_.cancel();
+  if (paused_by_budget_) {
+    paused_by_budget_ = false;
+    ctx_.output_budget.on_resume();
+  }
+  ConnectionHandoff handoff{std::move(fd_),   peer_, created_ns_, traffic_, pending.session_id,
                             pending.last_seq, {}};
   if (in_block_)
     handoff.unparsed_input.assign(reinterpret_cast<const char*>(in_block_.data()) + in_begin_,
@@ -267,6 +309,14 @@ void Connection::hand_off_now() {
   set_state(ConnState::kClosed);
   ctx_.router.hand_off(pending.owner, std::move(handoff));
   owner_.on_connection_closed(*this);
+}
+
+void Connection::start_handed_over_into_shutdown(ConnectionHandoff handoff) {
+  handed_in_ = true;
+  created_ns_ = handoff.created_ns;
+  traffic_ = handoff.traffic;
+  start();
+  shut_down_for_server_exit();
 }
 
 void Connection::start_handed_over(ConnectionHandoff handoff) {
@@ -318,8 +368,10 @@ void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
       session_ = nullptr;
       queue("FLUX_BYE");
       return begin_closing(CloseReason::kBye, std::nullopt);
-    case ReadyRequest::kAlreadyReady: return queue_error(ErrorCode::kAlreadyReady);
-    case ReadyRequest::kUnknownCommand: return queue_error(ErrorCode::kUnknownCommand);
+    case ReadyRequest::kAlreadyReady:
+      return queue_error(ErrorCode::kAlreadyReady);
+    case ReadyRequest::kUnknownCommand:
+      return queue_error(ErrorCode::kUnknownCommand);
   }
 }
 
@@ -354,6 +406,11 @@ void Connection::queue(std::string_view text, BlockRef tail_owner, std::string_v
   const uint64_t before = out_.pending_bytes();
   out_.push(text, std::move(tail_owner), tail, read_at_ns);
   ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
+  note_queue_change(before);
+}
+
+void Connection::note_queue_change(uint64_t before) noexcept {
+  ctx_.output_budget.on_queue_change(before, out_.pending_bytes());
 }
 
 void Connection::queue_error(ErrorCode code) {
@@ -369,22 +426,64 @@ bool Connection::over_pending_bound() const noexcept {
   return out_.pending_bytes() > ctx_.options.max_pending;
 }
 
+// Its own queue over --max-pending, or among the biggest holders while the
+// reactor is over its share of --max-pending-total.
+bool Connection::should_pause_reading() const noexcept {
+  return over_pending_bound() || ctx_.output_budget.should_pause(out_.pending_bytes());
+}
+
+void Connection::pause_reading() {
+  if (over_pending_bound()) {
+    paused_by_backpressure_ = true;
+    ctx_.metrics.traffic.backpressure_pauses_total.add();
+  } else if (!paused_by_budget_) {
+    paused_by_budget_ = true;
+    ctx_.output_budget.on_pause();
+  }
+  set_reading(false);
+}
+
+void Connection::on_output_budget_relieved() noexcept {
+  if (!paused_by_budget_) return;
+  paused_by_budget_ = false;
+  ctx_.output_budget.on_resume();
+  const bool live = state_ == ConnState::kHandshake || state_ == ConnState::kReady;
+  if (live && !paused_by_backpressure_ && !peer_eof_ && !pending_handoff_) set_reading(true);
+}
+
+// The write deadline runs while the kernel refuses output, and restarts
+// whenever some of it is taken; output that drains cancels it.
+void Connection::track_write_progress(bool blocked, bool progressed) noexcept {
+  if (!blocked) {
+    if (writing_) write_timer_.cancel();
+    return;
+  }
+  if (!writing_ || progressed) write_timer_.arm(ctx_.write_timeout);
+}
+
 // Writes what the kernel takes now; arms EV_WRITE only while it refuses.
 void Connection::flush() {
   if (state_ == ConnState::kClosed || write_side_shut_) return;
   FlushTally tally{0, 0, &ctx_.metrics.echo_latency};
+  const uint64_t before = out_.pending_bytes();
   OutQueue::Flush result = out_.flush(fd_.get(), tally);
+  note_queue_change(before);
   ctx_.metrics.traffic.bytes_out_total.add(tally.bytes);
   ctx_.metrics.traffic.frames_out_total.add(tally.frames);
   ctx_.metrics.traffic.bytes_queued.sub(tally.bytes);
   traffic_.bytes_out += tally.bytes;
   traffic_.frames_out += tally.frames;
   if (result == OutQueue::Flush::kFailed) return close_now(CloseReason::kReset);
+  track_write_progress(result == OutQueue::Flush::kBlocked, tally.bytes > 0);
   set_writing(result == OutQueue::Flush::kBlocked);
   if (paused_by_backpressure_ && out_.pending_bytes() <= ctx_.options.max_pending / 2) {
     paused_by_backpressure_ = false;
-    if (!peer_eof_ && !pending_handoff_) set_reading(true);
+    if (!peer_eof_ && !pending_handoff_ && !paused_by_budget_) set_reading(true);
   }
+  // A holder that wrote its queue down is no longer among the biggest: it
+  // reads again even while others keep the reactor over its share.
+  if (paused_by_budget_ && !ctx_.output_budget.should_pause(out_.pending_bytes()))
+    on_output_budget_relieved();
   if (state_ == ConnState::kClosing && out_.empty()) finish_closing();
   if (pending_handoff_ && out_.empty()) hand_off_now();
 }
@@ -413,6 +512,10 @@ void Connection::begin_closing(CloseReason reason, std::optional<ErrorCode> erro
   }
   timer_.arm(ctx_.linger);
   paused_by_backpressure_ = false;
+  if (paused_by_budget_) {  // input is only drained now, never answered
+    paused_by_budget_ = false;
+    ctx_.output_budget.on_resume();
+  }
   if (!peer_eof_) set_reading(true);  // to drain input and see the peer's EOF
   flush();
 }
@@ -434,7 +537,13 @@ void Connection::close_now(CloseReason reason) {
   set_reading(false);
   set_writing(false);
   timer_.cancel();
+  write_timer_.cancel();
+  if (paused_by_budget_) {
+    paused_by_budget_ = false;
+    ctx_.output_budget.on_resume();
+  }
   ctx_.metrics.traffic.bytes_queued.sub(out_.pending_bytes());
+  ctx_.output_budget.on_queue_change(out_.pending_bytes(), 0);
   out_.clear();
   in_block_.reset();
   fd_.reset();
@@ -444,15 +553,19 @@ void Connection::close_now(CloseReason reason) {
 void Connection::set_reading(bool on) noexcept {
   if (on == reading_) return;
   reading_ = on;
-  if (on) event_add(read_event_.get(), nullptr);
-  else event_del(read_event_.get());
+  if (on)
+    event_add(read_event_.get(), nullptr);
+  else
+    event_del(read_event_.get());
 }
 
 void Connection::set_writing(bool on) noexcept {
   if (on == writing_) return;
   writing_ = on;
-  if (on) event_add(write_event_.get(), nullptr);
-  else event_del(write_event_.get());
+  if (on)
+    event_add(write_event_.get(), nullptr);
+  else
+    event_del(write_event_.get());
 }
 
 }  // namespace flux

@@ -53,10 +53,16 @@ class Connection {
   void shut_down_for_server_exit();
   // Its session was resumed elsewhere: FLUX_ERROR session-taken-over, CLOSING.
   void on_session_taken_over();
+  // The reactor's queued output is back under its share of
+  // --max-pending-total: a connection paused by it reads again.
+  void on_output_budget_relieved() noexcept;
+  bool paused_by_output_budget() const noexcept { return paused_by_budget_; }
   // HANDSHAKE on this reactor for a connection another reactor handed over
   // (connection_handoff.h): its FLUX_RESUME is answered here, then the
   // input that followed it is processed.
   void start_handed_over(ConnectionHandoff handoff);
+  // The same during server shutdown: no answer but FLUX_ERROR server-shutdown.
+  void start_handed_over_into_shutdown(ConnectionHandoff handoff);
   // True once this connection has left for another reactor: the owner
   // forgets it without counting a close (the socket lives on over there).
   bool handed_off() const noexcept { return handed_off_; }
@@ -78,9 +84,11 @@ class Connection {
   static void on_readable_cb(evutil_socket_t, short, void* self);
   static void on_writable_cb(evutil_socket_t, short, void* self);
   static void on_timer_cb(evutil_socket_t, short, void* self);
+  static void on_write_timeout_cb(evutil_socket_t, short, void* self);
   void on_readable();
   void on_writable() { flush(); }
   void on_timer();
+  void on_write_timeout();
 
   // Input
   void make_read_room();
@@ -103,7 +111,11 @@ class Connection {
              uint64_t read_at_ns = 0);
   void queue_error(ErrorCode code);
   void flush();
+  void note_queue_change(uint64_t before) noexcept;
   bool over_pending_bound() const noexcept;
+  bool should_pause_reading() const noexcept;
+  void pause_reading();
+  void track_write_progress(bool blocked, bool progressed) noexcept;
 
   // Lifecycle
   void set_state(ConnState next) noexcept;
@@ -123,10 +135,12 @@ class Connection {
 
   EventPtr read_event_;
   EventPtr write_event_;
-  Timer timer_;  // handshake, idle or linger deadline, by state
+  Timer timer_;        // handshake, idle or linger deadline, by state
+  Timer write_timer_;  // armed while output is blocked: --write-timeout
   bool reading_ = false;
   bool writing_ = false;
-  bool paused_by_backpressure_ = false;
+  bool paused_by_backpressure_ = false;  // own queue over --max-pending
+  bool paused_by_budget_ = false;        // reactor over its --max-pending-total share
   bool write_side_shut_ = false;
   bool peer_eof_ = false;
   bool handed_in_ = false;   // arrived by hand-off: never handed on again
@@ -148,7 +162,7 @@ class Connection {
 
   OutQueue out_;
   Session* session_ = nullptr;  // from READY until the session detaches or ends
-  uint64_t created_ns_;  // when the client connected (kept across a hand-off)
+  uint64_t created_ns_;         // when the client connected (kept across a hand-off)
   Traffic traffic_;
 };
 

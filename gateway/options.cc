@@ -98,6 +98,12 @@ const std::span<const FlagSpec> flag_table() {
        uint_setter(&Options::max_frame, 0, 64u * 1024 * 1024)},
       {"max-pending", "4194304", "queued output bytes above which reading pauses",
        uint_setter(&Options::max_pending, 1, kU64)},
+      {"max-pending-total", "536870912",
+       "queued output bytes of all connections together; past it the biggest holders pause",
+       uint_setter(&Options::max_pending_total, 1, kU64)},
+      {"write-timeout", "10s",
+       "close a connection whose output makes no progress this long (0 = never)",
+       duration_setter(&Options::write_timeout)},
       {"max-connections", "100000", "connections served at once; more get server-full",
        uint_setter(&Options::max_connections, 1, kU64)},
       {"replay-frames", "256", "data frames kept per session for resume",
@@ -111,6 +117,8 @@ const std::span<const FlagSpec> flag_table() {
       {"reactors", "1", "reactor threads, or auto = one per online CPU", set_reactors},
       {"read-budget", "16", "reads per connection per wakeup (fairness)",
        uint_setter(&Options::read_budget, 1, 1024)},
+      {"read-budget-bytes", "65536", "bytes read per connection per wakeup (fairness)",
+       uint_setter(&Options::read_budget_bytes, 1, kU64)},
   };
   return table;
 }
@@ -135,11 +143,16 @@ bool parse_duration(const std::string& text, Millis& out) {
   if (ec != std::errc{} || unit == begin) return false;
   const std::string suffix(unit, end);
   uint64_t scale = 0;
-  if (suffix == "ms") scale = 1;
-  else if (suffix == "s") scale = 1000;
-  else if (suffix == "m") scale = 60'000;
-  else if (suffix == "h") scale = 3'600'000;
-  else return false;
+  if (suffix == "ms")
+    scale = 1;
+  else if (suffix == "s")
+    scale = 1000;
+  else if (suffix == "m")
+    scale = 60'000;
+  else if (suffix == "h")
+    scale = 3'600'000;
+  else
+    return false;
   if (value > std::numeric_limits<int64_t>::max() / scale / 1000) return false;
   out = Millis{static_cast<int64_t>(value * scale)};
   return true;

@@ -1,7 +1,7 @@
 #pragma once
-// The gateway's command-line options (shared PROTOCOL.md section 9, plus
-// --read-budget). Every bound of the protocol is a flag so that tests and
-// users can shrink it.
+// The gateway's command-line options (docs/protocol.md, "Server options",
+// plus --read-budget and --read-budget-bytes). Every bound of the protocol is a flag so that tests
+// and users can shrink it.
 //
 // Syntax: `--flag value` or `--flag=value`. Durations need a unit
 // (`250ms`, `30s`, `2m`, `1h`; a bare `0` means zero). Sizes and counts are
@@ -16,6 +16,11 @@ namespace flux {
 
 using Millis = std::chrono::milliseconds;
 
+// A loop turn reads at most this many times --read-budget-bytes from all
+// its connections together (64 x 64 KiB = 4 MiB by default), so one turn
+// stays short however many clients flood at once.
+inline constexpr uint64_t kTurnReadFactor = 64;
+
 struct Options {
   uint16_t port = 9090;  // 0 = let the kernel pick a free port
   uint16_t metrics_port = 9100;
@@ -25,13 +30,21 @@ struct Options {
   Millis linger{5'000};
   uint32_t max_frame = 65536;
   uint64_t max_pending = 4 * 1024 * 1024;
+  // All connections together (split evenly between reactors). 512 MiB: with
+  // the 256 MiB replay budget and the read blocks, a flood of non-readers
+  // leaves the process well under 2 GiB (docs/protocol.md).
+  uint64_t max_pending_total = 512ull * 1024 * 1024;
+  Millis write_timeout{10'000};  // 0 = never
   uint64_t max_connections = 100'000;
   uint64_t replay_frames = 256;
   uint64_t replay_bytes = 1024 * 1024;
   uint64_t replay_memory = 256ull * 1024 * 1024;
   Millis resume_window{30'000};
-  unsigned reactors = 1;  // 0 = auto: one per online CPU
+  unsigned reactors = 1;      // 0 = auto: one per online CPU
   unsigned read_budget = 16;  // reads per connection per wakeup
+  // Bytes per connection per wakeup; a loop turn reads at most
+  // kTurnReadFactor times this from all its connections together.
+  uint64_t read_budget_bytes = 64 * 1024;
 };
 
 struct ShowHelp {};

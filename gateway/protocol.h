@@ -41,9 +41,10 @@ enum class CloseReason : uint8_t {
   kProtocolError,
   kServerFull,
   kShutdown,
-  kTakenOver,  // its session was resumed on another connection
+  kTakenOver,     // its session was resumed on another connection
+  kSlowConsumer,  // queued output made no progress for --write-timeout
 };
-inline constexpr int kCloseReasonCount = 9;
+inline constexpr int kCloseReasonCount = 10;
 std::string_view to_string(CloseReason reason);
 
 // The outcome of a FLUX_RESUME (section 7): the label of flux_resumes_total.
@@ -53,7 +54,9 @@ std::string_view to_string(ResumeResult result);
 
 // A payload starting with these five bytes is a control message.
 inline constexpr std::string_view kControlPrefix = "FLUX_";
-inline bool is_control(std::string_view payload) { return payload.starts_with(kControlPrefix); }
+inline bool is_control(std::string_view payload) {
+  return payload.starts_with(kControlPrefix);
+}
 
 // What the first frame of a connection asks for (section 4).
 struct HandshakeRequest {

@@ -3,10 +3,8 @@
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <csignal>
 #include <cstdio>
@@ -16,6 +14,7 @@
 
 #include "gateway/frame_parser.h"
 #include "gateway/log.h"
+#include "gateway/peer_address.h"
 
 namespace flux {
 namespace {
@@ -66,9 +65,17 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       frame_nodes_(metrics_.pool),
       replay_blocks_(kReplayBlockSize, 0, metrics_.pool),
       resume_window_(base_.get(), options_.resume_window),
-      sessions_({base_.get(), options_, metrics_.sessions, {replay_blocks_, blocks_}, session_ids_,
-                 resume_window_, loop_clock_, &mesh_.directory, index_}),
+      sessions_({base_.get(),
+                 options_,
+                 metrics_.sessions,
+                 {replay_blocks_, blocks_},
+                 session_ids_,
+                 resume_window_,
+                 loop_clock_,
+                 &mesh_.directory,
+                 index_}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
+      output_budget_(options_.max_pending_total),
       context_{base_.get(),
                options_,
                metrics_,
@@ -81,6 +88,9 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                CommonTimeout(base_.get(), options_.handshake_timeout),
                CommonTimeout(base_.get(), options_.idle_timeout),
                CommonTimeout(base_.get(), options_.linger),
+               CommonTimeout(base_.get(), options_.write_timeout),
+               output_budget_,
+               0,
                {discard_scratch_.get(), kDiscardScratchBytes}},
       listener_(base_.get(), loop_clock_, metrics_.connections,
                 [this](Fd fd, const sockaddr_storage& peer) { on_accept(std::move(fd), peer); }),
@@ -100,7 +110,9 @@ Reactor::~Reactor() {
   connections_.clear();
 }
 
-bool Reactor::listen(std::string& error) { return listen(options_.port, false, error); }
+bool Reactor::listen(std::string& error) {
+  return listen(options_.port, false, error);
+}
 
 bool Reactor::listen(uint16_t port, bool reuse_port, std::string& error) {
   return listener_.open(options_.bind, port, reuse_port, error);
@@ -133,18 +145,21 @@ void Reactor::hand_off(unsigned owner, ConnectionHandoff handoff) {
 }
 
 // On the owner: the connection carries on here, as if accepted here, and
-// its FLUX_RESUME is answered as any local one. During shutdown it is
-// answered, then told server-shutdown like every other connection.
+// its FLUX_RESUME is answered as any local one. Once this reactor is
+// shutting down it answers no resume (as a single reactor would not: its
+// connections are all CLOSING by then): the client is told server-shutdown.
 void Reactor::receive_handoff(ConnectionHandoff handoff) {
   Connection& connection = register_connection(std::move(handoff.fd), handoff.peer);
+  if (shutting_down_) return connection.start_handed_over_into_shutdown(std::move(handoff));
   connection.start_handed_over(std::move(handoff));
-  if (shutting_down_) connection.shut_down_for_server_exit();
 }
 
 void Reactor::run_once(bool block) {
   loop_clock_.before_poll();
+  context_.read_this_turn = 0;
   event_base_loop(base_.get(), block ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
   reap_closed();
+  relieve_output_budget();
   sessions_.reap();
 }
 
@@ -155,7 +170,9 @@ void Reactor::adopt(Fd fd) {
   on_accept(std::move(fd), peer);
 }
 
-void Reactor::request_shutdown() noexcept { event_active(shutdown_event_.get(), 0, 0); }
+void Reactor::request_shutdown() noexcept {
+  event_active(shutdown_event_.get(), 0, 0);
+}
 
 void Reactor::on_shutdown_cb(evutil_socket_t, short, void* self) {
   auto* reactor = static_cast<Reactor*>(self);
@@ -203,6 +220,11 @@ void Reactor::on_tick() {
   const uint64_t due = tick_armed_ns_ + static_cast<uint64_t>(kTickInterval.count()) * 1'000'000u;
   metrics_.loop_lag.record(now > due ? now - due : 0);
   metrics_.loop.last_turn_monotonic_ns.set(now);
+  // Give back pool memory that recent use did not need (gradually, and
+  // never on the data path: once per tick).
+  blocks_.decay(now);
+  replay_blocks_.decay(now);
+  frame_nodes_.decay(now);
   rusage usage{};
   if (kMetricsEnabled && getrusage(RUSAGE_THREAD, &usage) == 0) {
     metrics_.loop.voluntary_switches_total.set(static_cast<uint64_t>(usage.ru_nvcsw));
@@ -210,24 +232,6 @@ void Reactor::on_tick() {
   }
   arm_tick();
 }
-
-namespace {
-std::string format_peer(const sockaddr_storage& peer) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  char text[INET6_ADDRSTRLEN + 16];
-  if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return "local";
-  if (peer.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
-    inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
-    snprintf(text, sizeof text, "%s:%u", host, unsigned{ntohs(v4->sin_port)});
-  } else {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
-    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
-    snprintf(text, sizeof text, "[%s]:%u", host, unsigned{ntohs(v6->sin6_port)});
-  }
-  return text;
-}
-}  // namespace
 
 std::vector<ConnectionInfo> Reactor::list_connections() const {
   const uint64_t now = monotonic_ns();
@@ -288,6 +292,14 @@ void Reactor::reject_server_full(Fd fd) {
 
 void Reactor::on_connection_closed(Connection& connection) noexcept {
   closed_.push_back(&connection);
+}
+
+// Once per loop turn, O(1) unless connections were paused by the budget and
+// it has just been relieved (then one pass over the connections).
+void Reactor::relieve_output_budget() noexcept {
+  if (output_budget_.paused() == 0 || !output_budget_.relieved()) return;
+  for (auto& connection : connections_)
+    if (connection->paused_by_output_budget()) connection->on_output_budget_relieved();
 }
 
 // Swap-and-pop: O(1) per closed connection, order of connections_ is not kept.

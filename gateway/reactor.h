@@ -28,8 +28,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/buffer_pool.h"
@@ -40,8 +40,8 @@
 #include "gateway/options.h"
 #include "gateway/out_queue.h"
 #include "gateway/reactor_context.h"
-#include "gateway/session_id.h"
 #include "gateway/reactor_mesh.h"
+#include "gateway/session_id.h"
 #include "gateway/session_table.h"
 #include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
@@ -113,6 +113,7 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
   void reject_server_full(Fd fd);
   void begin_shutdown();
   void reap_closed() noexcept;
+  void relieve_output_budget() noexcept;
   // On the owner: a connection handed over by another member.
   void receive_handoff(ConnectionHandoff handoff);
   Connection& register_connection(Fd fd, const sockaddr_storage& peer);
@@ -136,6 +137,7 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
   CommonTimeout resume_window_;
   SessionTable sessions_;
   std::unique_ptr<std::byte[]> discard_scratch_;
+  OutputBudget output_budget_;
   ReactorContext context_;
   Listener listener_;
 

@@ -15,6 +15,7 @@
 #include "gateway/loop_clock.h"
 #include "gateway/options.h"
 #include "gateway/out_queue.h"
+#include "gateway/output_budget.h"
 #include "gateway/session_id.h"
 #include "gateway/timer.h"
 #include "metrics/reactor_metrics.h"
@@ -48,6 +49,11 @@ struct ReactorContext {
   CommonTimeout handshake_timeout;
   CommonTimeout idle_timeout;
   CommonTimeout linger;
+  CommonTimeout write_timeout;  // --write-timeout: no output progress this long
+  OutputBudget& output_budget;  // this reactor's share of --max-pending-total
+  // Bytes read this loop turn by all connections, against kTurnReadFactor x
+  // --read-budget-bytes (reset by the reactor before each turn).
+  uint64_t read_this_turn = 0;
   // Where CLOSING connections read input only to throw it away.
   std::span<std::byte> discard_scratch;
 };

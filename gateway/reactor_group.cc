@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "gateway/reactor.h"
 
 namespace flux {
@@ -26,6 +28,7 @@ bool ReactorGroup::listen(std::string& error) {
   // --replay-memory bounds the whole server: each reactor gets its share.
   Options per_reactor = options_;
   per_reactor.replay_memory = options_.replay_memory / count;
+  per_reactor.max_pending_total = std::max<uint64_t>(1, options_.max_pending_total / count);
   uint16_t port = options_.port;
   for (unsigned i = 0; i < count; ++i) {
     reactors_.push_back(std::make_unique<Reactor>(per_reactor, i, mesh_));
@@ -56,7 +59,8 @@ std::vector<ReactorHandle> ReactorGroup::handles() {
     Reactor* reactor = owned.get();
     out.push_back({reactor->label(), &reactor->metrics(),
                    [reactor](std::function<void(std::vector<ConnectionInfo>)> done) {
-                     reactor->post([reactor, done = std::move(done)] { done(reactor->list_connections()); });
+                     reactor->post(
+                         [reactor, done = std::move(done)] { done(reactor->list_connections()); });
                    }});
   }
   return out;

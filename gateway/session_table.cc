@@ -7,8 +7,8 @@ Session::Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer:
     : table(owner), id(session_id), replay(pools), expiry(base, on_expiry, this) {}
 
 SessionTable::~SessionTable() {
-  for (auto& [key, session] : sessions_) account(-int64_t(session->replay.memory_bytes()),
-                                                 -int64_t(session->replay.frame_bytes()));
+  for (auto& [key, session] : sessions_)
+    account(-int64_t(session->replay.memory_bytes()), -int64_t(session->replay.frame_bytes()));
 }
 
 Session* SessionTable::insert(const SessionId& id, Connection& connection) {
@@ -87,8 +87,10 @@ void SessionTable::detach(Session& session) noexcept {
   link_detached(session);
   deps_.metrics.attached.sub();
   deps_.metrics.detached.add();
-  if (deps_.resume_window.enabled()) session.expiry.arm(deps_.resume_window);
-  else discard(session);  // --resume-window 0: nothing to wait for
+  if (deps_.resume_window.enabled())
+    session.expiry.arm(deps_.resume_window);
+  else
+    discard(session);  // --resume-window 0: nothing to wait for
 }
 
 void SessionTable::discard(Session& session) noexcept {
@@ -167,16 +169,22 @@ void SessionTable::on_expiry_cb(evutil_socket_t, short, void* arg) {
 void SessionTable::link_detached(Session& session) noexcept {
   session.older = newest_detached_;
   session.newer = nullptr;
-  if (newest_detached_) newest_detached_->newer = &session;
-  else oldest_detached_ = &session;
+  if (newest_detached_)
+    newest_detached_->newer = &session;
+  else
+    oldest_detached_ = &session;
   newest_detached_ = &session;
 }
 
 void SessionTable::unlink_detached(Session& session) noexcept {
-  if (session.older) session.older->newer = session.newer;
-  else oldest_detached_ = session.newer;
-  if (session.newer) session.newer->older = session.older;
-  else newest_detached_ = session.older;
+  if (session.older)
+    session.older->newer = session.newer;
+  else
+    oldest_detached_ = session.newer;
+  if (session.newer)
+    session.newer->older = session.older;
+  else
+    newest_detached_ = session.older;
   session.older = session.newer = nullptr;
   session.detached = false;
 }

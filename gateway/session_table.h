@@ -73,7 +73,7 @@ class SessionTable {
   };
   struct ResumeOutcome {
     ResumeResult result;
-    Session* session = nullptr;    // kOk / kTakenOver: now attached to the caller
+    Session* session = nullptr;  // kOk / kTakenOver: now attached to the caller
     // kTakenOver, or kReplayGap on a session still attached: the connection
     // that held it, to be told session-taken-over and closed.
     Connection* previous = nullptr;
@@ -125,7 +125,8 @@ class SessionTable {
   ResumeResult check(const Session& session, uint64_t last_seq) const noexcept;
 
   Deps deps_;
-  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;  // keys view Session::id
+  std::unordered_map<std::string_view, std::unique_ptr<Session>>
+      sessions_;  // keys view Session::id
   Session* oldest_detached_ = nullptr;
   Session* newest_detached_ = nullptr;
   std::vector<Session*> doomed_;

@@ -7,18 +7,25 @@
 //                                             ^                          |
 //                     model checks <──drain──-+<────── frames ───────────+
 //
-// Each input is one short scenario on a fresh Reactor: open up to 8
-// connections (adopt() of one end of an AF_UNIX socketpair; the listener is
-// never opened), queue raw bytes or well-formed frames on them, write the
+// Each input is one short scenario on a fresh Reactor, or on two reactors
+// of one ReactorMesh (multi-reactor mode, config bit): open up to 8
+// connections (adopt() of one end of an AF_UNIX socketpair, client i on
+// reactor i mod n; the listener is never opened), queue raw bytes or well-formed frames on them, write the
 // queue out in arbitrary cuts, stop and resume reading (back-pressure),
 // half-close, close, reset, shut the server down. Between actions the loop
 // turns once without blocking (run_once(false)) and every readable client
 // end is drained. Timeouts are a minute: no timer fires inside one input.
 //
+// Multi-reactor mode runs both reactors on this one thread, so the
+// interleavings of their cross-reactor messages (a resume handed to the
+// session's owner) are chosen by the input, reproducibly: each step turns
+// the reactors in an order that alternates, and the kStep op turns only the
+// reactor the input names, letting one side run ahead of the other.
+//
 // Input format (read front to back; an exhausted input reads as zeros):
 //
 //   byte 0      config: max-frame, max-pending, replay bounds, budget
-//   byte 1      config: max-connections, socket buffers
+//   byte 1      config: max-connections, socket buffers, reactors (1 or 2)
 //   then        actions: one op byte (low nibble: op, high nibble: client),
 //               followed by that op's arguments (see Op and FrameKind)
 //
@@ -169,7 +176,7 @@ enum class Op : uint8_t {
   kClose,         // settle, then close
   kReset,         // settle, send a PING, close with its answer unread
   kSettle,        // turn the loop until quiet, reading everything
-  kStep,          // one more loop turn
+  kStep,          // one more loop turn (multi-reactor: of the hinted reactor only)
   kShutdown,      // Reactor::request_shutdown()
   kFrameAndWrite, // kQueueFrame then kWrite all
   kRawAndWrite,   // kQueueRaw then kWrite all
@@ -270,6 +277,7 @@ struct Config {
   Options options;
   bool tight_replay_memory = false;  // detached sessions may be evicted
   int server_buffer_bytes = 0;       // SO_SNDBUF/SO_RCVBUF of the server end (0 = default)
+  unsigned reactors = 1;             // 2: multi-reactor mode
 };
 
 Config decode_config(Reader& in) {
@@ -292,6 +300,7 @@ Config decode_config(Reader& in) {
   o.read_budget = (a >> 7) ? 1 : 16;
   o.max_connections = kMaxConnections[b & 3];
   c.server_buffer_bytes = (b >> 2) & 1 ? 4096 : 0;
+  c.reactors = (b >> 3) & 1 ? 2 : 1;
   return c;
 }
 
@@ -335,8 +344,11 @@ struct Client {
 
 class Harness {
  public:
-  explicit Harness(const Config& config)
-      : config_(config), reactor_(std::make_unique<Reactor>(config.options, "fuzz")) {
+  explicit Harness(const Config& config) : config_(config) {
+    for (unsigned i = 0; i < config.reactors; ++i) {
+      reactors_.push_back(std::make_unique<Reactor>(config.options, i, mesh_));
+      mesh_.members.push_back(reactors_.back().get());
+    }
     clients_.reserve(kMaxClients);
   }
   ~Harness() {
@@ -361,7 +373,22 @@ class Harness {
   void close_client(Client& c, bool reset);
 
   // The loop and the reading side
-  void step(bool read_all);
+  void step(bool read_all, std::optional<size_t> only_reactor = std::nullopt);
+  void turn_reactors(std::optional<size_t> only_reactor = std::nullopt);
+  size_t connection_count() const;
+  // Bytes read plus bytes written by every reactor: changes when anything moves.
+  uint64_t traffic() const {
+    return total([](const ReactorMetrics& m) {
+      return m.traffic.bytes_in_total.get() + m.traffic.bytes_out_total.get();
+    });
+  }
+  // A figure summed over every reactor's metrics block.
+  template <typename Read>
+  uint64_t total(Read read) const {
+    uint64_t sum = 0;
+    for (const auto& reactor : reactors_) sum += read(reactor->metrics());
+    return sum;
+  }
   bool settle();
   bool drain(Client& c, size_t index);
   void take_frames(Client& c, size_t index);
@@ -392,7 +419,9 @@ class Harness {
   void close_all_and_check();
 
   Config config_;
-  std::unique_ptr<Reactor> reactor_;
+  ReactorMesh mesh_;  // before the reactors: they use it until they go
+  std::vector<std::unique_ptr<Reactor>> reactors_;
+  unsigned turns_ = 0;  // alternates the order in which reactors turn
   std::vector<Client> clients_;
   std::vector<SessionModel> sessions_;
   size_t bytes_written_ = 0;
@@ -416,9 +445,13 @@ void Harness::run(Reader& in) {
 void Harness::act(Op op, size_t client_hint, Reader& in) {
   if (op == Op::kOpen) return open_client();
   if (op == Op::kSettle) return (void)settle();
-  if (op == Op::kStep) return;
+  if (op == Op::kStep) {
+    if (reactors_.size() > 1) turn_reactors(client_hint % reactors_.size());
+    return;
+  }
   if (op == Op::kShutdown) {
-    if (!shutdown_requested_) reactor_->request_shutdown();
+    if (!shutdown_requested_)
+      for (auto& reactor : reactors_) reactor->request_shutdown();
     shutdown_requested_ = true;
     for (Client& c : clients_) c.shutdown_error_allowed = true;
     return;
@@ -456,9 +489,10 @@ void Harness::open_client() {
   }
   Client c;
   c.fd = pair[0];
-  c.refused = reactor_->connection_count() >= opt().max_connections;
+  c.refused = mesh_.admitted.load() >= opt().max_connections;
+  Reactor& reactor = *reactors_[clients_.size() % reactors_.size()];
   clients_.push_back(std::move(c));
-  reactor_->adopt(Fd(pair[1]));
+  reactor.adopt(Fd(pair[1]));
 }
 
 void Harness::queue(Client& c, std::string bytes) {
@@ -576,7 +610,7 @@ void Harness::close_client(Client& c, bool reset) {
   if (reset && !c.shut_wr && !c.write_failed) {
     const std::string ping = frame("FLUX_PING");
     if (::send(c.fd, ping.data(), ping.size(), MSG_NOSIGNAL | MSG_DONTWAIT) > 0) c.sent += ping;
-    reactor_->run_once(false);
+    turn_reactors();
   }
   ::close(c.fd);
   c.fd = -1;
@@ -587,8 +621,23 @@ void Harness::close_client(Client& c, bool reset) {
 
 // ------------------------------------------------------------ loop, reading
 
-void Harness::step(bool read_all) {
-  reactor_->run_once(false);
+// One non-blocking turn of every reactor (in an order that alternates), or
+// of one only.
+void Harness::turn_reactors(std::optional<size_t> only_reactor) {
+  if (only_reactor) return reactors_[*only_reactor]->run_once(false);
+  const size_t n = reactors_.size();
+  const size_t first = turns_++ % n;
+  for (size_t i = 0; i < n; ++i) reactors_[(first + i) % n]->run_once(false);
+}
+
+size_t Harness::connection_count() const {
+  size_t count = 0;
+  for (const auto& reactor : reactors_) count += reactor->connection_count();
+  return count;
+}
+
+void Harness::step(bool read_all, std::optional<size_t> only_reactor) {
+  turn_reactors(only_reactor);
   for (size_t i = 0; i < clients_.size(); ++i)
     if (clients_[i].open && (read_all || clients_[i].reading)) drain(clients_[i], i);
   check_reactor();
@@ -596,14 +645,12 @@ void Harness::step(bool read_all) {
 
 // Turns the loop, reading every client, until nothing moves for three turns.
 bool Harness::settle() {
-  const ReactorMetrics& m = reactor_->metrics();
   bool moved_at_all = false;
   int quiet = 0;
   for (int round = 0; round < kSettleRounds && quiet < kQuietRounds; ++round) {
-    const uint64_t in_before = m.traffic.bytes_in_total.get();
-    const uint64_t out_before = m.traffic.bytes_out_total.get();
-    reactor_->run_once(false);
-    bool moved = m.traffic.bytes_in_total.get() != in_before || m.traffic.bytes_out_total.get() != out_before;
+    const uint64_t traffic_before = traffic();
+    turn_reactors();
+    bool moved = traffic() != traffic_before;
     for (size_t i = 0; i < clients_.size(); ++i)
       if (clients_[i].open) moved |= drain(clients_[i], i);
     check_reactor();
@@ -655,28 +702,37 @@ void Harness::take_frames(Client& c, size_t index) {
              index, c.rx.size());
 }
 
+// Summed over the reactors: a connection handed from one to the other is
+// in neither while the message travels, and counted in neither's gauges.
 void Harness::check_reactor() const {
-  const ReactorMetrics& m = reactor_->metrics();
-  uint64_t by_state = 0;
-  for (const auto& gauge : m.connections.by_state) by_state += gauge.get();
-  FUZZ_CHECK(by_state == reactor_->connection_count(),
-             "connections by state add up to %llu, the reactor holds %zu",
-             static_cast<unsigned long long>(by_state), reactor_->connection_count());
+  const uint64_t by_state = total([](const ReactorMetrics& m) {
+    uint64_t sum = 0;
+    for (const auto& gauge : m.connections.by_state) sum += gauge.get();
+    return sum;
+  });
+  FUZZ_CHECK(by_state == connection_count(),
+             "connections by state add up to %llu, the reactors hold %zu",
+             static_cast<unsigned long long>(by_state), connection_count());
   const uint64_t block = BufferPool::block_size_for(opt().max_frame);
   const uint64_t bound = opt().max_pending + 4 * block + opt().replay_bytes + 256;
   uint64_t queued = 0;
-  for (const ConnectionInfo& row : reactor_->list_connections()) {
-    FUZZ_CHECK(row.bytes_pending <= bound, "a connection queues %llu bytes (bound %llu)",
-               static_cast<unsigned long long>(row.bytes_pending),
-               static_cast<unsigned long long>(bound));
-    queued += row.bytes_pending;
+  for (const auto& reactor : reactors_) {
+    for (const ConnectionInfo& row : reactor->list_connections()) {
+      FUZZ_CHECK(row.bytes_pending <= bound, "a connection queues %llu bytes (bound %llu)",
+                 static_cast<unsigned long long>(row.bytes_pending),
+                 static_cast<unsigned long long>(bound));
+      queued += row.bytes_pending;
+    }
   }
-  FUZZ_CHECK(queued == m.traffic.bytes_queued.get(), "queued-bytes gauge %llu, connections queue %llu",
-             static_cast<unsigned long long>(m.traffic.bytes_queued.get()),
-             static_cast<unsigned long long>(queued));
-  FUZZ_CHECK(m.sessions.attached.get() <= reactor_->connection_count(),
-             "%llu sessions attached to %zu connections",
-             static_cast<unsigned long long>(m.sessions.attached.get()), reactor_->connection_count());
+  const uint64_t queued_gauge = total([](const ReactorMetrics& m) { return m.traffic.bytes_queued.get(); });
+  FUZZ_CHECK(queued == queued_gauge, "queued-bytes gauge %llu, connections queue %llu",
+             static_cast<unsigned long long>(queued_gauge), static_cast<unsigned long long>(queued));
+  for (const auto& reactor : reactors_) {
+    const uint64_t attached = reactor->metrics().sessions.attached.get();
+    FUZZ_CHECK(attached <= reactor->connection_count(), "reactor %s: %llu sessions attached to %zu connections",
+               reactor->label().c_str(), static_cast<unsigned long long>(attached),
+               reactor->connection_count());
+  }
 }
 
 // ------------------------------------------------------------------ model
@@ -951,11 +1007,9 @@ void Harness::count_echo(Client& c, size_t index, std::string_view payload) {
 // Writes every queued byte (up to the input's byte budget), reading all the
 // while, until nothing is left to write or nothing moves any more.
 void Harness::write_everything() {
-  const ReactorMetrics& m = reactor_->metrics();
   int quiet = 0;
   for (int round = 0; round < kSettleRounds && quiet < kQuietRounds; ++round) {
-    const uint64_t in_before = m.traffic.bytes_in_total.get();
-    const uint64_t out_before = m.traffic.bytes_out_total.get();
+    const uint64_t traffic_before = traffic();
     bool moved = false;
     for (Client& c : clients_) moved |= write_some(c, 0);
     const bool pending = std::any_of(clients_.begin(), clients_.end(), [](const Client& c) {
@@ -963,7 +1017,7 @@ void Harness::write_everything() {
     });
     step(true);
     if (!pending) return;
-    moved |= m.traffic.bytes_in_total.get() != in_before || m.traffic.bytes_out_total.get() != out_before;
+    moved |= traffic() != traffic_before;
     quiet = moved ? 0 : quiet + 1;
   }
 }
@@ -995,20 +1049,22 @@ void Harness::close_all_and_check() {
     ::close(c.fd);
     c.open = false;
   }
-  for (int round = 0; round < kSettleRounds && reactor_->connection_count() > 0; ++round)
-    reactor_->run_once(false);
+  for (int round = 0; round < kSettleRounds && mesh_.admitted.load() > 0; ++round) turn_reactors();
   check_reactor();
-  const ReactorMetrics& m = reactor_->metrics();
-  FUZZ_CHECK(reactor_->connection_count() == 0, "%zu connections still open after every client left",
-             reactor_->connection_count());
-  FUZZ_CHECK(m.traffic.bytes_queued.get() == 0, "%llu bytes still queued with no connection",
-             static_cast<unsigned long long>(m.traffic.bytes_queued.get()));
-  FUZZ_CHECK(m.sessions.attached.get() == 0, "%llu sessions attached with no connection",
-             static_cast<unsigned long long>(m.sessions.attached.get()));
-  FUZZ_CHECK(m.pool.block_bytes_in_use.get() == m.sessions.replay_memory_bytes.get(),
-             "pooled bytes in use %llu != replay memory %llu with no connection (a block leaked)",
-             static_cast<unsigned long long>(m.pool.block_bytes_in_use.get()),
-             static_cast<unsigned long long>(m.sessions.replay_memory_bytes.get()));
+  FUZZ_CHECK(connection_count() == 0 && mesh_.admitted.load() == 0,
+             "%zu connections still open after every client left (%llu admitted)",
+             connection_count(), static_cast<unsigned long long>(mesh_.admitted.load()));
+  for (const auto& reactor : reactors_) {
+    const ReactorMetrics& m = reactor->metrics();
+    FUZZ_CHECK(m.traffic.bytes_queued.get() == 0, "%llu bytes still queued with no connection",
+               static_cast<unsigned long long>(m.traffic.bytes_queued.get()));
+    FUZZ_CHECK(m.sessions.attached.get() == 0, "%llu sessions attached with no connection",
+               static_cast<unsigned long long>(m.sessions.attached.get()));
+    FUZZ_CHECK(m.pool.block_bytes_in_use.get() == m.sessions.replay_memory_bytes.get(),
+               "pooled bytes in use %llu != replay memory %llu with no connection (a block leaked)",
+               static_cast<unsigned long long>(m.pool.block_bytes_in_use.get()),
+               static_cast<unsigned long long>(m.sessions.replay_memory_bytes.get()));
+  }
 }
 
 }  // namespace

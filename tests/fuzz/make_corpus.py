@@ -23,11 +23,13 @@ OPEN, RAW, FRAME, WRITE, TOGGLE_READ, SHUT_WRITE, CLOSE, RESET, SETTLE, STEP, SH
  RESUME_OTHER, UNKNOWN_CONTROL, HEADER_ONLY) = range(12)
 
 
-def config(max_frame=3, max_pending=3, replay=0, tight=False, budget1=False, max_conn=2, small_bufs=False):
+def config(max_frame=3, max_pending=3, replay=0, tight=False, budget1=False, max_conn=2, small_bufs=False,
+           two_reactors=False):
     """max_frame: 0..3 -> 64, 1024, 16384, 65536; max_pending: 0..3 -> 128, 4096, 65536, 4 MiB;
-    replay: 0..3 -> (256 frames, 1 MiB), (4, 1 MiB), (8, 256 B), off; max_conn: 0..3 -> 2, 3, 100000, 100000."""
+    replay: 0..3 -> (256 frames, 1 MiB), (4, 1 MiB), (8, 256 B), off; max_conn: 0..3 -> 2, 3, 100000, 100000;
+    two_reactors: multi-reactor mode (client i on reactor i mod 2)."""
     a = max_frame | (max_pending << 2) | (replay << 4) | (int(tight) << 6) | (int(budget1) << 7)
-    b = max_conn | (int(small_bufs) << 2)
+    b = max_conn | (int(small_bufs) << 2) | (int(two_reactors) << 3)
     return bytes([a, b])
 
 
@@ -206,6 +208,19 @@ def describe(data):
             line += f" up-to={u8() or 'all'}"
         yield line
         actions += 1
+
+
+# Multi-reactor mode: every resume and shutdown seed again on two reactors,
+# where client 1 (reactor 1) resumes client 0's session (reactor 0) by a
+# hand-off; plus one where reactor 0 runs ahead while the hand-off waits.
+TWO_REACTORS = 0x08
+for _name in [n for n in SEEDS if n.startswith(("resume-", "shutdown"))]:
+    _seed = SEEDS[_name]
+    SEEDS["two-reactors-" + _name] = _seed[:1] + bytes([_seed[1] | TWO_REACTORS]) + _seed[2:]
+SEEDS["two-reactors-handoff-vs-owner-traffic"] = (
+    config(two_reactors=True) + op(OPEN) + frame_w(hello()) + frame_w(data(b"a")) + op(SETTLE)
+    + op(OPEN) + frame_w(resume_known(0, 0), 1) + op(STEP, 1) + frame_w(data(b"b"), 0) + op(STEP, 0)
+    + frame_w(bytes([BYE]), 0) + op(STEP, 0) + op(STEP, 1) + frame_w(data(b"c"), 1))
 
 
 def main():

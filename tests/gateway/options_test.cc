@@ -43,7 +43,8 @@ std::string error_of(const std::vector<std::string>& args) {
   return "";
 }
 
-// The protocol's section 9 table, plus the gateway's own --read-budget.
+// The protocol's section 9 table (less --stall-threshold, not built yet),
+// plus the gateway's own --read-budget and --read-budget-bytes.
 struct FlagDefault {
   const char* flag;
   const char* default_text;
@@ -64,6 +65,9 @@ constexpr FlagDefault kSection9[] = {
     {"resume-window", "30s"},
     {"reactors", "1"},
     {"read-budget", "16"},
+    {"max-pending-total", "536870912"},
+    {"write-timeout", "10s"},
+    {"read-budget-bytes", "65536"},
 };
 
 bool same(const Options& a, const Options& b) {
@@ -73,7 +77,8 @@ bool same(const Options& a, const Options& b) {
          a.max_connections == b.max_connections && a.replay_frames == b.replay_frames &&
          a.replay_bytes == b.replay_bytes && a.replay_memory == b.replay_memory &&
          a.resume_window == b.resume_window && a.reactors == b.reactors &&
-         a.read_budget == b.read_budget;
+         a.read_budget == b.read_budget && a.max_pending_total == b.max_pending_total &&
+         a.write_timeout == b.write_timeout && a.read_budget_bytes == b.read_budget_bytes;
 }
 
 // ----------------------------------------------------------------- defaults
@@ -94,6 +99,9 @@ void expect_protocol_defaults(const Options& o) {
   EXPECT_EQ(o.resume_window, 30s);
   EXPECT_EQ(o.reactors, 1u);
   EXPECT_EQ(o.read_budget, 16u);
+  EXPECT_EQ(o.max_pending_total, 536870912u);
+  EXPECT_EQ(o.write_timeout, 10s);
+  EXPECT_EQ(o.read_budget_bytes, 65536u);
 }
 
 TEST(Options, DefaultConstructedMatchesProtocolSection9) { expect_protocol_defaults(Options{}); }
@@ -125,6 +133,9 @@ const std::vector<FlagCase>& every_flag_set() {
       {"resume-window", "45s", [](const Options& o) { EXPECT_EQ(o.resume_window, 45s); }},
       {"reactors", "1", [](const Options& o) { EXPECT_EQ(o.reactors, 1u); }},
       {"read-budget", "4", [](const Options& o) { EXPECT_EQ(o.read_budget, 4u); }},
+      {"max-pending-total", "65536", [](const Options& o) { EXPECT_EQ(o.max_pending_total, 65536u); }},
+      {"write-timeout", "0", [](const Options& o) { EXPECT_EQ(o.write_timeout, 0ms); }},
+      {"read-budget-bytes", "1", [](const Options& o) { EXPECT_EQ(o.read_budget_bytes, 1u); }},
   };
   return cases;
 }
@@ -274,6 +285,12 @@ constexpr BadValue kBadValues[] = {
     {"read-budget", "0"},
     {"read-budget", "1025"},
     {"read-budget", "many"},
+    {"max-pending-total", "0"},
+    {"max-pending-total", "-1"},
+    {"write-timeout", "10"},
+    {"write-timeout", "-1s"},
+    {"read-budget-bytes", "0"},
+    {"read-budget-bytes", "64k"},
 };
 
 TEST(Options, EveryBadValueIsAnErrorNamingTheFlag) {

@@ -296,7 +296,7 @@ TEST(CloseReasons, NamesAreDistinctAndCoverTheCount) {
   for (int i = 0; i < kCloseReasonCount; ++i) names.insert(to_string(static_cast<CloseReason>(i)));
   EXPECT_EQ(names.size(), static_cast<size_t>(kCloseReasonCount));
   EXPECT_EQ(names.count("?"), 0u);
-  EXPECT_EQ(kCloseReasonCount, static_cast<int>(CloseReason::kTakenOver) + 1);
+  EXPECT_EQ(kCloseReasonCount, static_cast<int>(CloseReason::kSlowConsumer) + 1);
 }
 
 TEST(ResumeResults, NamesAreDistinctAndCoverTheCount) {

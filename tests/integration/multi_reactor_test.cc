@@ -102,10 +102,11 @@ TEST_F(MultiReactorTest, ResumeOnAnotherReactorReplaysWhatWasMissed) {
   ASSERT_TRUE(second.expect_frame("FLUX_READY " + id + " 6"));
   for (int i = 3; i <= 7; ++i) ASSERT_TRUE(second.expect_frame("frame-" + std::to_string(i)));
 
-  // The session now lives where `second` is: a third reactor can take it over.
+  // Sessions never move: `second` was handed to the session's reactor, and
+  // a resume from yet another reactor takes it over there.
   const auto moved_to = reactor_of(second);
   ASSERT_TRUE(moved_to.has_value());
-  EXPECT_NE(*moved_to, *home);
+  EXPECT_EQ(*moved_to, *home) << "the connection follows its session, not the other way round";
   TestClient third = connect_elsewhere(*moved_to);
   ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(third.send_frame("FLUX_RESUME " + id + " 7"));

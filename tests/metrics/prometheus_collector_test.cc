@@ -34,7 +34,7 @@ const std::vector<std::string> kStates = {"connecting", "handshake", "ready", "c
 // connection whose session was resumed elsewhere, PROTOCOL.md section 7).
 const std::vector<std::string> kReasons = {
     "bye",         "eof",      "reset",     "handshake-timeout", "idle-timeout", "protocol-error",
-    "server-full", "shutdown", "taken-over"};
+    "server-full", "shutdown", "taken-over",  "slow-consumer"};
 // FLUX_RESUME outcomes: docs/stats.md's sessions.resumes_total keys.
 const std::vector<std::string> kResumeResults = {"ok", "unknown", "bad-seq", "replay-gap",
                                                  "taken-over"};
