@@ -9,7 +9,8 @@
 //                       closed as a slow consumer at --write-timeout, counted
 //                       and logged; one that reads slowly but steadily is not
 //   memory given back   after a flood, with every client gone and every
-//                       session expired, RSS returns near its level before
+//                       session expired, the pools give their blocks back and
+//                       RSS returns within 96 MiB of its level before
 
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -211,6 +213,61 @@ TEST(OutputBounds, SlowConsumerIsClosedAtTheWriteDeadline) {
   EXPECT_NE(gateway.stderr_text().find("slow consumer"), std::string::npos)
       << "the close is logged:\n"
       << gateway.stderr_text();
+  EXPECT_TRUE(serves_new_client(gateway.port()));
+}
+
+// 96 writers push 8 MiB each without reading (replay on, defaults but a
+// 1 s resume window): the pools grow by hundreds of MiB. Then every writer
+// resets; once their sessions have expired nothing needs those blocks, and
+// the pools give them back gradually: free pool bytes fall to near zero and
+// RSS returns within 96 MiB of its level before the flood, within 60 s.
+TEST(OutputBounds, MemoryIsGivenBackAfterAFlood) {
+  constexpr size_t kWriters = 96;
+  constexpr size_t kFrames = 128;  // 8 MiB each
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start({"--resume-window", "1s", "--write-timeout", "0"}));
+  const auto before = resident_bytes(gateway.pid());
+  ASSERT_TRUE(before);
+  Flood flood;
+  ASSERT_TRUE(flood.open(gateway.port(), kWriters, kFrames));
+  const uint64_t pushed = flood.push_until_stalled(seconds(1), after(seconds(60)));
+  const auto peak = resident_bytes(gateway.pid());
+  ASSERT_TRUE(peak);
+  auto during = scrape(gateway.metrics_port());
+  ASSERT_TRUE(during);
+  const double pooled = metric(*during, "flux_buffer_pool_in_use_bytes") +
+                        metric(*during, "flux_buffer_pool_free_bytes");
+  std::cout << pushed / kMiB << " MiB pushed; RSS " << *before / kMiB << " -> " << *peak / kMiB
+            << " MiB, pools hold " << pooled / double(kMiB) << " MiB\n";
+  ASSERT_GT(pooled, double(128 * kMiB))
+      << "the flood did not grow the pools: the test tests nothing";
+
+  const auto left_at = Clock::now();
+  for (TestClient& writer : flood.clients) writer.reset();
+  EXPECT_TRUE(metric_equals(gateway.metrics_port(), "flux_sessions", {}, 0, after(seconds(15))))
+      << "the writers' sessions should have expired";
+  // Allocations and releases are both counted; the free bytes drain.
+  EXPECT_TRUE(metric_becomes(
+      gateway.metrics_port(), "flux_buffer_pool_free_bytes", {},
+      [](double v) { return v < double(16 * kMiB); }, after(seconds(60)), "< 16 MiB"));
+  auto later = scrape(gateway.metrics_port());
+  ASSERT_TRUE(later);
+  EXPECT_GT(metric(*later, "flux_buffer_releases_total"), 0);
+#ifdef FLUX_SANITIZED
+  std::cout << "sanitized build: RSS not checked (ASan quarantine and shadow memory)\n";
+#else
+  const uint64_t target = *before + 96 * kMiB;
+  std::optional<uint64_t> rss;
+  do {
+    rss = resident_bytes(gateway.pid());
+    if (rss && *rss <= target) break;
+    std::this_thread::sleep_for(milliseconds(250));  // sampling interval, as a monitor would
+  } while (ms_since(left_at) < 60'000);
+  ASSERT_TRUE(rss);
+  std::cout << "RSS " << *rss / kMiB << " MiB " << ms_since(left_at)
+            << " ms after the last writer left (before the flood: " << *before / kMiB << " MiB)\n";
+  EXPECT_LE(*rss, target) << "RSS did not come back within 96 MiB of its pre-flood level in 60 s";
+#endif
   EXPECT_TRUE(serves_new_client(gateway.port()));
 }
 
