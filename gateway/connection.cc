@@ -158,12 +158,19 @@ void Connection::on_timer() {
 // A slow consumer: nothing it was sent has moved for --write-timeout. It is
 // not reading, so no error frame would reach it: closed, counted, logged.
 void Connection::on_write_timeout() {
-  log_info(
-      "slow consumer: connection %llu on reactor %s (%s) took no output for %lld ms with "
-      "%llu bytes queued; closing it",
-      static_cast<unsigned long long>(id_), ctx_.reactor_label, format_peer(peer_).c_str(),
-      static_cast<long long>(ctx_.options.write_timeout.count()),
-      static_cast<unsigned long long>(out_.pending_bytes()));
+  const std::string peer = format_peer(peer_);
+  const auto timeout_ms = static_cast<long long>(ctx_.options.write_timeout.count());
+  const auto queued = static_cast<unsigned long long>(out_.pending_bytes());
+  log_event(LogLevel::kWarn, "slow-consumer",
+            {{"connection", id_},
+             {"reactor", std::string_view(ctx_.reactor_label)},
+             {"peer", std::string_view(peer)},
+             {"write_timeout_seconds", double(timeout_ms) / 1000},
+             {"queued_bytes", uint64_t{queued}}},
+            "slow consumer: connection %llu on reactor %s (%s) took no output for %lld ms with "
+            "%llu bytes queued; closing it",
+            static_cast<unsigned long long>(id_), ctx_.reactor_label, peer.c_str(), timeout_ms,
+            queued);
   close_reason_ = CloseReason::kSlowConsumer;  // also when it was already closing
   close_now(CloseReason::kSlowConsumer);
 }

@@ -112,8 +112,11 @@ void Listener::pause_for_exhaustion(int error) {
   metrics_.accept_errors_total.add();
   metrics_.accept_pauses_total.add();
   if (!paused_)
-    log_info("accept: %s; pausing accepts for %lld ms until descriptors free up", strerror(error),
-             static_cast<long long>(kExhaustionPause.count()));
+    log_event(LogLevel::kWarn, "accept-paused",
+              {{"error", std::string_view(strerror(error))},
+               {"pause_seconds", double(kExhaustionPause.count()) / 1000}},
+              "accept: %s; pausing accepts for %lld ms until descriptors free up", strerror(error),
+              static_cast<long long>(kExhaustionPause.count()));
   paused_ = true;
   event_del(accept_event_.get());
   timeval pause{0, static_cast<suseconds_t>(kExhaustionPause.count() * 1000)};
@@ -129,7 +132,8 @@ void Listener::resume() {
   on_acceptable();
   if (paused_ && metrics_.accept_errors_total.get() == errors_before) {
     paused_ = false;
-    log_info("accept: descriptors available again; accepting resumed");
+    log_event(LogLevel::kInfo, "accept-resumed", {},
+              "accept: descriptors available again; accepting resumed");
   }
 }
 

@@ -41,6 +41,7 @@ sigset_t shutdown_signals() {
 }
 
 int serve(const flux::Options& options) {
+  flux::set_log_format(options.log_format);
   // A peer that vanished must surface as EPIPE on our write, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
   const sigset_t signals = shutdown_signals();
@@ -49,27 +50,37 @@ int serve(const flux::Options& options) {
   flux::ReactorGroup reactors(options);
   std::string error;
   if (!reactors.listen(error)) {
-    flux::log_info("%s", error.c_str());
+    flux::log_event(flux::LogLevel::kError, "bind-failed", {{"error", std::string_view(error)}},
+                    "%s", error.c_str());
     return kExitCannotStart;
   }
   flux::MetricsServer metrics(metrics_config(options), reactors.handles());
   if (!metrics.start(error)) {
-    flux::log_info("%s", error.c_str());
+    flux::log_event(flux::LogLevel::kError, "bind-failed", {{"error", std::string_view(error)}},
+                    "%s", error.c_str());
     return kExitCannotStart;
   }
   reactors.start();
   printf("listening port=%u metrics_port=%u\n", reactors.port(), metrics.port());
   fflush(stdout);
-  flux::log_info("listening on %s:%u with %zu reactor(s), metrics on http://%s:%u/; version %s",
-                 options.bind.c_str(), reactors.port(), reactors.size(), options.bind.c_str(),
-                 metrics.port(), FLUX_VERSION);
+  flux::log_event(flux::LogLevel::kInfo, "listening",
+                  {{"bind", std::string_view(options.bind)},
+                   {"port", uint64_t{reactors.port()}},
+                   {"metrics_port", uint64_t{metrics.port()}},
+                   {"reactors", uint64_t{reactors.size()}},
+                   {"version", std::string_view(FLUX_VERSION)}},
+                  "listening on %s:%u with %zu reactor(s), metrics on http://%s:%u/; version %s",
+                  options.bind.c_str(), reactors.port(), reactors.size(), options.bind.c_str(),
+                  metrics.port(), FLUX_VERSION);
   int received = 0;
   sigwait(&signals, &received);
-  flux::log_info("%s: shutting down", received == SIGINT ? "SIGINT" : "SIGTERM");
+  const char* signal_name = received == SIGINT ? "SIGINT" : "SIGTERM";
+  flux::log_event(flux::LogLevel::kInfo, "shutdown-requested",
+                  {{"signal", std::string_view(signal_name)}}, "%s: shutting down", signal_name);
   reactors.request_shutdown();
   reactors.join();
   metrics.stop();
-  flux::log_info("shutdown complete");
+  flux::log_event(flux::LogLevel::kInfo, "shutdown-complete", {}, "shutdown complete");
   return 0;
 }
 
@@ -79,6 +90,10 @@ int main(int argc, char** argv) {
   flux::ParseOutcome outcome = flux::parse_options(argc, argv);
   if (std::holds_alternative<flux::ShowHelp>(outcome)) {
     fputs(flux::help_text().c_str(), stdout);
+    return 0;
+  }
+  if (std::holds_alternative<flux::ShowVersion>(outcome)) {
+    fputs(flux::version_text().c_str(), stdout);
     return 0;
   }
   if (const auto* error = std::get_if<flux::OptionError>(&outcome)) {

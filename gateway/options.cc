@@ -80,6 +80,28 @@ std::string set_reactors(const std::string& text, Options& o) {
   return "";
 }
 
+std::string set_max_frame(const std::string& text, Options& o) {
+  constexpr uint64_t kMax = 64u * 1024 * 1024;
+  uint64_t value = 0;
+  if (!parse_uint(text, value) || value > kMax)
+    return "expected a number of bytes up to " + std::to_string(kMax);
+  if (value < kMinMaxFrame)
+    return "must be at least " + std::to_string(kMinMaxFrame) +
+           ": a FLUX_RESUME frame (id and 20-digit seq) would be refused as too large";
+  o.max_frame = static_cast<uint32_t>(value);
+  return "";
+}
+
+std::string set_log_format_flag(const std::string& text, Options& o) {
+  if (text == "text")
+    o.log_format = LogFormat::kText;
+  else if (text == "json")
+    o.log_format = LogFormat::kJson;
+  else
+    return "expected text or json";
+  return "";
+}
+
 const std::span<const FlagSpec> flag_table() {
   constexpr uint64_t kU64 = std::numeric_limits<uint64_t>::max();
   static const FlagSpec table[] = {
@@ -94,8 +116,8 @@ const std::span<const FlagSpec> flag_table() {
        duration_setter(&Options::idle_timeout)},
       {"linger", "5s", "bound on flushing output of a closing connection",
        duration_setter(&Options::linger)},
-      {"max-frame", "65536", "largest payload accepted, in bytes",
-       uint_setter(&Options::max_frame, 0, 64u * 1024 * 1024)},
+      {"max-frame", "65536", "largest payload accepted, in bytes (>= 65: a FLUX_RESUME must fit)",
+       set_max_frame},
       {"max-pending", "4194304", "queued output bytes above which reading pauses",
        uint_setter(&Options::max_pending, 1, kU64)},
       {"max-pending-total", "536870912",
@@ -117,6 +139,8 @@ const std::span<const FlagSpec> flag_table() {
       {"reactors", "1", "reactor threads, or auto = one per online CPU", set_reactors},
       {"read-budget", "16", "reads per connection per wakeup (fairness)",
        uint_setter(&Options::read_budget, 1, 1024)},
+      {"log-format", "text", "log lines as text, or json (one object per line)",
+       set_log_format_flag},
       {"read-budget-bytes", "65536", "bytes read per connection per wakeup (fairness)",
        uint_setter(&Options::read_budget_bytes, 1, kU64)},
   };
@@ -163,6 +187,7 @@ ParseOutcome parse_options(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return ShowHelp{};
+    if (arg == "--version") return ShowVersion{};
     if (arg.rfind("--", 0) != 0) return OptionError{"unexpected argument '" + arg + "'"};
     std::string name = arg.substr(2), value;
     const auto eq = name.find('=');
@@ -192,8 +217,14 @@ std::string help_text() {
     left.resize(24, ' ');
     text += left + spec.help + " (default " + spec.default_text + ")\n";
   }
+  text += "  --version             print the version, git revision and build type\n";
   text += "  --help                print this text\n";
   return text;
+}
+
+std::string version_text() {
+  return std::string("flux-gateway ") + FLUX_VERSION + " (git " + FLUX_GIT_REVISION + ", " +
+         FLUX_BUILD_TYPE + " build)\n";
 }
 
 }  // namespace flux

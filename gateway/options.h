@@ -12,6 +12,8 @@
 #include <string>
 #include <variant>
 
+#include "gateway/log.h"
+
 namespace flux {
 
 using Millis = std::chrono::milliseconds;
@@ -45,20 +47,30 @@ struct Options {
   // Bytes per connection per wakeup; a loop turn reads at most
   // kTurnReadFactor times this from all its connections together.
   uint64_t read_budget_bytes = 64 * 1024;
+  LogFormat log_format = LogFormat::kText;
 };
 
+// The largest control frame a client may need to send:
+// "FLUX_RESUME <32 hex> <20-digit seq>". A smaller --max-frame would refuse
+// a valid resume as frame-too-large, so it is refused at start.
+inline constexpr uint32_t kMinMaxFrame = 65;
+
 struct ShowHelp {};
+struct ShowVersion {};
 struct OptionError {
   std::string message;  // names the flag and what was wrong with it
 };
 
-using ParseOutcome = std::variant<Options, ShowHelp, OptionError>;
+using ParseOutcome = std::variant<Options, ShowHelp, ShowVersion, OptionError>;
 
 // Parses argv. Pure: prints nothing, exits nothing.
 ParseOutcome parse_options(int argc, const char* const* argv);
 
 // The --help text: every flag with its default.
 std::string help_text();
+
+// The --version text: version, git revision, build type.
+std::string version_text();
 
 // "250ms" -> 250 ms. Exposed for tests. Returns false on a malformed value.
 bool parse_duration(const std::string& text, Millis& out);

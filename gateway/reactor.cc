@@ -251,8 +251,12 @@ void Reactor::begin_shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   mesh_.draining.fetch_add(1);
-  log_info("shutdown: closing the listener, draining %zu connection(s) (linger %lld ms)",
-           connections_.size(), static_cast<long long>(options_.linger.count()));
+  log_event(LogLevel::kInfo, "shutdown-begin",
+            {{"reactor", std::string_view(label_)},
+             {"connections", uint64_t{connections_.size()}},
+             {"linger_seconds", double(options_.linger.count()) / 1000}},
+            "shutdown: closing the listener, draining %zu connection(s) (linger %lld ms)",
+            connections_.size(), static_cast<long long>(options_.linger.count()));
   listener_.close();
   for (auto& connection : connections_) connection->shut_down_for_server_exit();
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "gateway/reactor.h"
+#include "metrics/thread_names.h"
 
 namespace flux {
 
@@ -41,7 +42,11 @@ bool ReactorGroup::listen(std::string& error) {
 }
 
 void ReactorGroup::start() {
-  for (auto& reactor : reactors_) threads_.emplace_back([r = reactor.get()] { r->run(); });
+  for (auto& reactor : reactors_)
+    threads_.emplace_back([r = reactor.get()] {
+      name_this_thread("flux-reactor-" + r->label());
+      r->run();
+    });
 }
 
 void ReactorGroup::request_shutdown() noexcept {

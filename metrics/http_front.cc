@@ -1,5 +1,7 @@
 #include "metrics/http_front.h"
 
+#include "metrics/thread_names.h"
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -155,7 +157,10 @@ bool HttpFront::listen(std::string& error) {
 
 void HttpFront::start() {
   workers_ = std::make_unique<HttpTaskQueue>(config_.worker_threads);
-  io_thread_ = std::thread([this] { io_loop(); });
+  io_thread_ = std::thread([this] {
+    name_this_thread("flux-http-io");
+    io_loop();
+  });
 }
 
 void HttpFront::stop() {

@@ -1,10 +1,18 @@
 #include "metrics/http_task_queue.h"
 
+#include <string>
+
+#include "metrics/thread_names.h"
+
 namespace flux {
 
 HttpTaskQueue::HttpTaskQueue(size_t threads) {
   threads_.reserve(threads);
-  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  for (size_t i = 0; i < threads; ++i)
+    threads_.emplace_back([this, i] {
+      name_this_thread("flux-http-" + std::to_string(i));
+      work();
+    });
 }
 
 void HttpTaskQueue::post(std::function<void()> task) {

@@ -101,7 +101,10 @@ bool MetricsServer::start(std::string& error) {
   if (!http_->listen(error)) return false;
   port_ = http_->port();
   http_->start();
-  sampler_thread_ = std::thread([this] { sample_loop(); });
+  sampler_thread_ = std::thread([this] {
+    name_this_thread("flux-sampler");
+    sample_loop();
+  });
   return true;
 }
 
@@ -196,6 +199,7 @@ std::string MetricsServer::stats_json(bool pretty) const {
   in.uptime_seconds = double(in.now_monotonic_ns - started_ns_) / 1e9;
   in.now_unix_seconds = unix_now();
   in.block_size_bytes = config_.block_size_bytes;
+  in.threads = list_threads();
   for (const ReactorHandle& r : reactors_) in.labels.push_back(r.label);
   in.reactors = snapshots();
   in.process = process_stats();

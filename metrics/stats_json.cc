@@ -128,6 +128,12 @@ json reactor_block(const ReactorSnapshot& s, const WindowPair& w, const StatsInp
   };
 }
 
+json threads_json(const StatsInput& in) {
+  json threads = json::array();
+  for (const ThreadInfo& t : in.threads) threads.push_back({{"tid", t.tid}, {"name", t.name}});
+  return threads;
+}
+
 json process_json(const StatsInput& in) {
   double cpu_percent = 0;
   if (in.last_1s && in.last_1s->seconds() > 0)
@@ -198,7 +204,8 @@ json build_stats_json(const StatsInput& in) {
           {"now_unix_seconds", in.now_unix_seconds},
           {"total", reactor_block(total, tw, in)},
           {"reactors", std::move(reactors)},
-          {"process", process_json(in)}};
+          {"process", process_json(in)},
+          {"threads", threads_json(in)}};
 }
 
 }  // namespace flux

@@ -11,6 +11,7 @@
 #include "metrics/process_stats.h"
 #include "metrics/reactor_metrics.h"
 #include "metrics/stats_history.h"
+#include "metrics/thread_names.h"
 
 namespace flux {
 
@@ -24,6 +25,7 @@ struct StatsInput {
   std::vector<ReactorSnapshot> reactors;  // taken for this request
   ProcessStats process;
   std::optional<StatsHistory::Window> last_1s, last_10s;
+  std::vector<ThreadInfo> threads;  // every thread of the process, by tid
 };
 
 nlohmann::json build_stats_json(const StatsInput& input);

@@ -68,6 +68,7 @@ constexpr FlagDefault kSection9[] = {
     {"max-pending-total", "536870912"},
     {"write-timeout", "10s"},
     {"read-budget-bytes", "65536"},
+    {"log-format", "text"},
 };
 
 bool same(const Options& a, const Options& b) {
@@ -104,9 +105,13 @@ void expect_protocol_defaults(const Options& o) {
   EXPECT_EQ(o.read_budget_bytes, 65536u);
 }
 
-TEST(Options, DefaultConstructedMatchesProtocolSection9) { expect_protocol_defaults(Options{}); }
+TEST(Options, DefaultConstructedMatchesProtocolSection9) {
+  expect_protocol_defaults(Options{});
+}
 
-TEST(Options, NoArgumentsGiveTheDefaults) { expect_protocol_defaults(parsed({})); }
+TEST(Options, NoArgumentsGiveTheDefaults) {
+  expect_protocol_defaults(parsed({}));
+}
 
 // ---------------------------------------------------------- both spellings
 
@@ -121,7 +126,8 @@ const std::vector<FlagCase>& every_flag_set() {
       {"port", "1234", [](const Options& o) { EXPECT_EQ(o.port, 1234); }},
       {"metrics-port", "4321", [](const Options& o) { EXPECT_EQ(o.metrics_port, 4321); }},
       {"bind", "::1", [](const Options& o) { EXPECT_EQ(o.bind, "::1"); }},
-      {"handshake-timeout", "250ms", [](const Options& o) { EXPECT_EQ(o.handshake_timeout, 250ms); }},
+      {"handshake-timeout", "250ms",
+       [](const Options& o) { EXPECT_EQ(o.handshake_timeout, 250ms); }},
       {"idle-timeout", "2m", [](const Options& o) { EXPECT_EQ(o.idle_timeout, 2min); }},
       {"linger", "1h", [](const Options& o) { EXPECT_EQ(o.linger, 1h); }},
       {"max-frame", "1024", [](const Options& o) { EXPECT_EQ(o.max_frame, 1024u); }},
@@ -133,7 +139,8 @@ const std::vector<FlagCase>& every_flag_set() {
       {"resume-window", "45s", [](const Options& o) { EXPECT_EQ(o.resume_window, 45s); }},
       {"reactors", "1", [](const Options& o) { EXPECT_EQ(o.reactors, 1u); }},
       {"read-budget", "4", [](const Options& o) { EXPECT_EQ(o.read_budget, 4u); }},
-      {"max-pending-total", "65536", [](const Options& o) { EXPECT_EQ(o.max_pending_total, 65536u); }},
+      {"max-pending-total", "65536",
+       [](const Options& o) { EXPECT_EQ(o.max_pending_total, 65536u); }},
       {"write-timeout", "0", [](const Options& o) { EXPECT_EQ(o.write_timeout, 0ms); }},
       {"read-budget-bytes", "1", [](const Options& o) { EXPECT_EQ(o.read_budget_bytes, 1u); }},
   };
@@ -186,9 +193,8 @@ TEST(Options, EqualsFormKeepsEverythingAfterTheFirstEquals) {
 
 TEST(ParseDuration, AcceptsEveryUnit) {
   const std::pair<const char*, Millis> cases[] = {
-      {"250ms", 250ms}, {"30s", 30s},      {"2m", 2min},   {"1h", 1h},   {"0", 0ms},
-      {"0ms", 0ms},     {"0s", 0ms},       {"1ms", 1ms},   {"90m", 90min}, {"1000ms", 1s},
-      {"24h", 24h},     {"86400s", 24h},
+      {"250ms", 250ms}, {"30s", 30s}, {"2m", 2min},   {"1h", 1h},     {"0", 0ms},   {"0ms", 0ms},
+      {"0s", 0ms},      {"1ms", 1ms}, {"90m", 90min}, {"1000ms", 1s}, {"24h", 24h}, {"86400s", 24h},
   };
   for (const auto& [text, expected] : cases) {
     Millis out{-1};
@@ -198,9 +204,9 @@ TEST(ParseDuration, AcceptsEveryUnit) {
 }
 
 TEST(ParseDuration, RejectsMalformedValues) {
-  const char* bad[] = {"5",    "5x",   "-1s",  "",     "1.5s", "ms",   "s",   " 5s", "5s ",
-                       "5 s",  "5S",   "5MS",  "+5s",  "5sec", "5ss",  "s5",  "0x5s", "5us",
-                       "5ns",  "1e3ms", "-0",  "--1s", "5d",   "0.5m", "1h30m"};
+  const char* bad[] = {"5",   "5x",    "-1s", "",     "1.5s", "ms",   "s",    " 5s",  "5s ",
+                       "5 s", "5S",    "5MS", "+5s",  "5sec", "5ss",  "s5",   "0x5s", "5us",
+                       "5ns", "1e3ms", "-0",  "--1s", "5d",   "0.5m", "1h30m"};
   for (const char* text : bad) {
     Millis out{123};
     EXPECT_FALSE(parse_duration(text, out)) << "'" << text << "'";
@@ -234,7 +240,8 @@ TEST(Options, HandshakeTimeoutMustBePositive) {
     const char* argv[] = {"flux-gateway", "--handshake-timeout", zero};
     auto outcome = parse_options(3, argv);
     ASSERT_TRUE(std::holds_alternative<OptionError>(outcome)) << zero;
-    EXPECT_NE(std::get<OptionError>(outcome).message.find("--handshake-timeout"), std::string::npos);
+    EXPECT_NE(std::get<OptionError>(outcome).message.find("--handshake-timeout"),
+              std::string::npos);
   }
 }
 
@@ -324,8 +331,33 @@ TEST(Options, PortBounds) {
 }
 
 TEST(Options, MaxFrameBounds) {
-  EXPECT_EQ(parsed({"--max-frame", "0"}).max_frame, 0u);
+  EXPECT_EQ(parsed({"--max-frame", "65"}).max_frame, 65u);
   EXPECT_EQ(parsed({"--max-frame", "67108864"}).max_frame, 64u * 1024 * 1024);
+}
+
+// A value that would make the server useless is refused at start, with the reason.
+TEST(Options, MaxFrameTooSmallForAResumeIsRefused) {
+  for (const char* small : {"0", "1", "64"}) {
+    const std::string message = error_of({"--max-frame", small});
+    EXPECT_NE(message.find("--max-frame"), std::string::npos) << message;
+    EXPECT_NE(message.find("FLUX_RESUME"), std::string::npos) << "says why: " << message;
+  }
+}
+
+TEST(Options, LogFormat) {
+  EXPECT_EQ(parsed({}).log_format, LogFormat::kText);
+  EXPECT_EQ(parsed({"--log-format", "json"}).log_format, LogFormat::kJson);
+  EXPECT_EQ(parsed({"--log-format=text"}).log_format, LogFormat::kText);
+  EXPECT_NE(error_of({"--log-format", "xml"}).find("--log-format"), std::string::npos);
+}
+
+TEST(Options, VersionIsShownWhereverItStands) {
+  const char* argv[] = {"flux-gateway", "--port", "1", "--version"};
+  EXPECT_TRUE(std::holds_alternative<ShowVersion>(parse_options(4, argv)));
+  const std::string text = version_text();
+  EXPECT_EQ(text.rfind("flux-gateway ", 0), 0u) << text;
+  EXPECT_NE(text.find("(git "), std::string::npos) << text;
+  EXPECT_NE(text.find(" build)"), std::string::npos) << text;
 }
 
 TEST(Options, SizesTakeTheFullUnsignedRange) {
@@ -450,7 +482,8 @@ TEST(HelpText, EveryDefaultItShowsParsesToTheActualDefault) {
   // The help and the parser must not disagree: feeding each printed default
   // back in yields exactly the default-constructed Options.
   std::vector<std::string> args;
-  for (const FlagDefault& f : kSection9) args.push_back(std::string("--") + f.flag + "=" + f.default_text);
+  for (const FlagDefault& f : kSection9)
+    args.push_back(std::string("--") + f.flag + "=" + f.default_text);
   EXPECT_TRUE(same(parsed(args), Options{}));
 }
 
@@ -460,7 +493,8 @@ TEST(HelpText, ListsOnlyRealFlags) {
   for (std::string line; std::getline(lines, line);) {
     std::istringstream words(line);
     std::string first;
-    if (!(words >> first) || first.rfind("--", 0) != 0 || first == "--help") continue;
+    if (!(words >> first) || first.rfind("--", 0) != 0 || first == "--help" || first == "--version")
+      continue;
     ++listed;
     bool known = false;
     for (const FlagDefault& f : kSection9) known = known || first == std::string("--") + f.flag;

@@ -1,0 +1,100 @@
+// What an operator sees of a running gateway besides its metrics: thread
+// names (top -H, ps -L, /stats), --version, and JSON log lines.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "integration/gateway_process.h"
+
+namespace flux::itest {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+std::optional<json> get_stats(uint16_t metrics_port) {
+  httplib::Client http("127.0.0.1", metrics_port);
+  http.set_read_timeout(5, 0);
+  auto res = http.Get("/stats");
+  if (!res || res->status != 200) return std::nullopt;
+  return json::parse(res->body, nullptr, false);
+}
+
+// What the kernel says the thread is called (what top -H and ps -L show).
+std::string kernel_thread_name(pid_t pid, uint64_t tid) {
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name;
+}
+
+TEST(Operability, ThreadsAreNamedAndListedInStats) {
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start({"--reactors", "2"}));
+  auto stats = get_stats(gateway.metrics_port());
+  ASSERT_TRUE(stats && !stats->is_discarded());
+  ASSERT_TRUE((*stats)["threads"].is_array()) << stats->dump();
+  std::multiset<std::string> names;
+  for (const json& thread : (*stats)["threads"]) {
+    const auto tid = thread["tid"].get<uint64_t>();
+    const auto name = thread["name"].get<std::string>();
+    names.insert(name);
+    EXPECT_EQ(kernel_thread_name(gateway.pid(), tid), name) << "tid " << tid;
+  }
+  for (const char* wanted : {"flux-gateway", "flux-reactor-0", "flux-reactor-1", "flux-sampler",
+                             "flux-http-io", "flux-http-0"})
+    EXPECT_EQ(names.count(wanted), 1u) << wanted << " in " << (*stats)["threads"].dump();
+  EXPECT_EQ(names.size(), (*stats)["process"]["threads"].get<size_t>())
+      << "every thread of the process is listed";
+}
+
+TEST(Operability, VersionNamesTheRevisionAndBuildType) {
+  RunResult run = run_gateway({"--version"}, after(seconds(10)));
+  ASSERT_TRUE(run.status && run.status->success()) << run.err;
+  EXPECT_EQ(run.out.rfind("flux-gateway 0.", 0), 0u) << run.out;
+  EXPECT_NE(run.out.find("(git "), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find(" build)"), std::string::npos) << run.out;
+  EXPECT_TRUE(run.err.empty()) << run.err;
+}
+
+TEST(Operability, JsonLogLinesAreOneObjectEachWithTheSameEvents) {
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start({"--log-format", "json"}));
+  gateway.signal(SIGTERM);
+  const auto status = gateway.wait_exit(after(seconds(15)));
+  ASSERT_TRUE(status && status->success()) << gateway.status_text();
+  std::istringstream lines(gateway.stderr_text());
+  std::map<std::string, json> by_event;
+  for (std::string line; std::getline(lines, line);) {
+    json object = json::parse(line, nullptr, false);
+    ASSERT_FALSE(object.is_discarded()) << "not one JSON object: " << line;
+    for (const char* key : {"time", "level", "event", "message"})
+      EXPECT_TRUE(object.contains(key)) << key << " missing: " << line;
+    EXPECT_EQ(object["time"].get<std::string>().back(), 'Z') << line;
+    by_event[object["event"].get<std::string>()] = object;
+  }
+  for (const char* event :
+       {"listening", "shutdown-requested", "shutdown-begin", "shutdown-complete"})
+    EXPECT_TRUE(by_event.count(event)) << event << " not logged:\n" << gateway.stderr_text();
+  if (by_event.count("listening")) {
+    const json& listening = by_event["listening"];
+    EXPECT_EQ(listening["port"].get<uint64_t>(), gateway.port());
+    EXPECT_EQ(listening["metrics_port"].get<uint64_t>(), gateway.metrics_port());
+    EXPECT_EQ(listening["level"], "info");
+  }
+  if (by_event.count("shutdown-requested")) {
+    EXPECT_EQ(by_event["shutdown-requested"]["signal"], "SIGTERM");
+  }
+}
+
+}  // namespace
+}  // namespace flux::itest
