@@ -51,7 +51,7 @@ TEST_PACKAGES+=(
 # Observability proof (tests/observability): Python for the test,
 # docker-compose for `docker-compose config` (works without an engine).
 TEST_PACKAGES+=(
-  python3
+  python3 python3-pytest
   docker-compose
 )
 

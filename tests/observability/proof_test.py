@@ -44,7 +44,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+from fluxclient.codec import recv_frame, send_frame  # noqa: E402 - the repository's client library
 
 IO_TIMEOUT_S = 5.0
 HTTP_TIMEOUT_S = 5.0
@@ -225,27 +227,10 @@ def sample_values(data):
 
 
 # --------------------------------------------------------------------------
-# Flux clients (shared PROTOCOL.md: u32 big-endian length + payload)
+# Flux clients: framing from fluxclient.codec (clients/python); blocking
+# sockets, because the churn below breaks the protocol on purpose and counts
+# every connection exactly (no automatic resume, no heartbeats).
 # --------------------------------------------------------------------------
-
-def recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("server closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-def recv_frame(sock):
-    (length,) = struct.unpack(">I", recv_exact(sock, 4))
-    return recv_exact(sock, length) if length else b""
-
-
-def send_frame(sock, payload):
-    sock.sendall(struct.pack(">I", len(payload)) + payload)
-
 
 def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT_S)
