@@ -56,6 +56,7 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
+  awaiting_proxy_header_ = ctx_.options.proxy_protocol && !handed_in_;
   set_state(ConnState::kHandshake);
   set_reading(true);
   timer_.arm(ctx_.handshake_timeout);
@@ -145,6 +146,7 @@ void Connection::on_readable() {
 void Connection::on_timer() {
   switch (state_) {
     case ConnState::kHandshake:
+      if (awaiting_proxy_header_) return refuse_proxy_header(ProxyHeaderError::kTimeout);
       return begin_closing(CloseReason::kHandshakeTimeout, ErrorCode::kHandshakeTimeout);
     case ConnState::kReady:
       return begin_closing(CloseReason::kIdleTimeout, ErrorCode::kIdleTimeout);
@@ -201,6 +203,7 @@ void Connection::make_read_room() {
 
 bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
+  if (awaiting_proxy_header_ && !take_proxy_header()) return false;
   while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) && !pending_handoff_) {
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
     ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
@@ -216,6 +219,30 @@ bool Connection::process_input(uint64_t read_at_ns) {
     handle_frame(frame.payload, read_at_ns);
   }
   return took;
+}
+
+// The PROXY v2 header comes before any Flux byte; the client it names
+// becomes this connection's peer (in /connections and the logs).
+bool Connection::take_proxy_header() {
+  std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
+  const ProxyHeader header = parse_proxy_header(unparsed);
+  if (header.kind == ProxyHeader::kNeedMore) return false;
+  if (header.kind == ProxyHeader::kError) {
+    refuse_proxy_header(header.error);
+    return false;
+  }
+  in_begin_ += header.size;
+  if (header.has_address) peer_ = header.source;
+  awaiting_proxy_header_ = false;
+  return true;
+}
+
+// No reply: whoever sent this is not a client speaking through the
+// balancer, and nothing it could read would help it.
+void Connection::refuse_proxy_header(ProxyHeaderError error) {
+  ctx_.metrics.connections.proxy_header_errors_total[static_cast<int>(error)].add();
+  close_now(error == ProxyHeaderError::kTimeout ? CloseReason::kHandshakeTimeout
+                                                : CloseReason::kProtocolError);
 }
 
 void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {

@@ -2,6 +2,9 @@
 // Connection: one client socket and its protocol state machine.
 //
 //   CONNECTING --start()--> HANDSHAKE --hello--> READY
+//   (with --proxy-protocol, HANDSHAKE first takes the PROXY v2 header:
+//    missing, malformed, oversized or late, the connection is closed
+//    without a reply and counted by reason)
 //        HANDSHAKE/READY --error, timeout, BYE, EOF, shutdown--> CLOSING
 //        CLOSING --output flushed + peer EOF, or linger--> CLOSED
 //   (a reset or write failure goes straight to CLOSED)
@@ -33,6 +36,7 @@
 #include "gateway/fd.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/protocol.h"
+#include "gateway/proxy_header.h"
 #include "gateway/reactor_context.h"
 #include "gateway/session_table.h"
 #include "gateway/timer.h"
@@ -95,6 +99,9 @@ class Connection {
   // Takes every whole frame; returns true if there was at least one.
   bool process_input(uint64_t read_at_ns);
   void handle_frame(std::string_view payload, uint64_t read_at_ns);
+  // --proxy-protocol: consumes the header; false if the connection is refused.
+  bool take_proxy_header();
+  void refuse_proxy_header(ProxyHeaderError error);
   void handle_handshake(std::string_view payload);
   void handle_resume(std::string_view id, uint64_t last_seq);
   void hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq);
@@ -129,7 +136,7 @@ class Connection {
   ConnectionOwner& owner_;
   Fd fd_;
   const uint64_t id_;
-  const sockaddr_storage peer_;
+  sockaddr_storage peer_;  // the socket's peer, or the client a PROXY header names
   ConnState state_ = ConnState::kConnecting;
   CloseReason close_reason_ = CloseReason::kEof;
 
@@ -143,8 +150,9 @@ class Connection {
   bool paused_by_budget_ = false;        // reactor over its --max-pending-total share
   bool write_side_shut_ = false;
   bool peer_eof_ = false;
-  bool handed_in_ = false;   // arrived by hand-off: never handed on again
-  bool handed_off_ = false;  // left for another reactor (state kClosed, not counted)
+  bool handed_in_ = false;              // arrived by hand-off: never handed on again
+  bool awaiting_proxy_header_ = false;  // --proxy-protocol: nothing is Flux before it
+  bool handed_off_ = false;             // left for another reactor (state kClosed, not counted)
 
   // A resume whose session another reactor owns: input is held, and the
   // connection leaves once what it owes the client is flushed.

@@ -18,6 +18,8 @@ struct FlagSpec {
   const char* help;
   // Stores the value into options; returns an error text or "" on success.
   std::function<std::string(const std::string&, Options&)> apply;
+  // A switch takes no value: its presence turns it on (apply gets "").
+  bool is_switch = false;
 };
 
 bool parse_uint(const std::string& text, uint64_t& out) {
@@ -137,6 +139,15 @@ const std::span<const FlagSpec> flag_table() {
       {"resume-window", "30s", "how long a detached session waits for resume",
        duration_setter(&Options::resume_window)},
       {"reactors", "1", "reactor threads, or auto = one per online CPU", set_reactors},
+      {"node-id", "0", "this node's id in a cluster: the first 4 hex digits of its session ids",
+       uint_setter(&Options::node_id, 0, 65535)},
+      {"proxy-protocol", "off",
+       "every connection starts with a PROXY v2 header (behind HAProxy send-proxy-v2); a switch",
+       [](const std::string&, Options& o) {
+         o.proxy_protocol = true;
+         return std::string();
+       },
+       true},
       {"read-budget", "16", "reads per connection per wakeup (fairness)",
        uint_setter(&Options::read_budget, 1, 1024)},
       {"log-format", "text", "log lines as text, or json (one object per line)",
@@ -197,7 +208,10 @@ ParseOutcome parse_options(int argc, const char* const* argv) {
     }
     const FlagSpec* spec = find_flag(name);
     if (!spec) return OptionError{"unknown flag --" + name + " (see --help)"};
-    if (eq == std::string::npos) {
+    if (spec->is_switch) {
+      if (eq != std::string::npos)
+        return OptionError{"--" + name + " takes no value (it is a switch)"};
+    } else if (eq == std::string::npos) {
       if (i + 1 >= argc) return OptionError{"--" + name + ": missing value"};
       value = argv[++i];
     }

@@ -48,6 +48,8 @@ struct Options {
   // kTurnReadFactor times this from all its connections together.
   uint64_t read_budget_bytes = 64 * 1024;
   LogFormat log_format = LogFormat::kText;
+  uint16_t node_id = 0;         // cluster: the first 4 hex digits of every session id
+  bool proxy_protocol = false;  // every connection starts with a PROXY v2 header
 };
 
 // The largest control frame a client may need to send:

@@ -64,6 +64,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
       frame_nodes_(metrics_.pool),
       replay_blocks_(kReplayBlockSize, 0, metrics_.pool),
+      session_ids_(options_.node_id),
       resume_window_(base_.get(), options_.resume_window),
       sessions_({base_.get(),
                  options_,

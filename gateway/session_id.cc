@@ -9,16 +9,17 @@
 namespace flux {
 
 SessionId SessionIdGenerator::next() {
-  constexpr size_t kIdBytes = 16;
-  if (used_ + kIdBytes > random_.size()) refill();
+  constexpr size_t kRandomBytes = 14;  // 112 bits after the 16-bit node id
+  if (used_ + kRandomBytes > random_.size()) refill();
   static constexpr char kHex[] = "0123456789abcdef";
   SessionId id;
-  for (size_t i = 0; i < kIdBytes; ++i) {
+  for (size_t i = 0; i < 4; ++i) id[i] = kHex[(node_id_ >> (12 - 4 * i)) & 0xf];
+  for (size_t i = 0; i < kRandomBytes; ++i) {
     unsigned char byte = random_[used_ + i];
-    id[2 * i] = kHex[byte >> 4];
-    id[2 * i + 1] = kHex[byte & 0xf];
+    id[4 + 2 * i] = kHex[byte >> 4];
+    id[4 + 2 * i + 1] = kHex[byte & 0xf];
   }
-  used_ += kIdBytes;
+  used_ += kRandomBytes;
   return id;
 }
 

@@ -100,6 +100,11 @@ void connection_families(Families& f) {
       "flux_connections_closed_total", "Connections closed, by reason.", kCounter, "reason",
       [](size_t k) { return to_string(static_cast<CloseReason>(k)); },
       [](const ReactorSnapshot& s, size_t k) { return s.closed_total[k]; });
+  f.per_reactor_and<kProxyHeaderErrorCount>(
+      "flux_proxy_header_errors_total",
+      "Connections closed without reply for their PROXY protocol header (--proxy-protocol), by reason.",
+      kCounter, "reason", [](size_t k) { return to_string(static_cast<ProxyHeaderError>(k)); },
+      [](const ReactorSnapshot& s, size_t k) { return s.proxy_header_errors_total[k]; });
   f.per_reactor("flux_accept_errors_total",
                 "accept4 failures for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).",
                 kCounter, [](const ReactorSnapshot& s) { return s.accept_errors_total; });

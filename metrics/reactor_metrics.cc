@@ -38,6 +38,7 @@ ReactorSnapshot snapshot(const ReactorMetrics& m) noexcept {
   s.accept_pauses_total = m.connections.accept_pauses_total.get();
   s.by_state = load_all(m.connections.by_state);
   s.closed_total = load_all(m.connections.closed_total);
+  s.proxy_header_errors_total = load_all(m.connections.proxy_header_errors_total);
   s.frames_in_total = m.traffic.frames_in_total.get();
   s.frames_out_total = m.traffic.frames_out_total.get();
   s.bytes_in_total = m.traffic.bytes_in_total.get();
@@ -80,6 +81,7 @@ void ReactorSnapshot::merge(const ReactorSnapshot& o) noexcept {
   accept_pauses_total += o.accept_pauses_total;
   add_all(by_state, o.by_state);
   add_all(closed_total, o.closed_total);
+  add_all(proxy_header_errors_total, o.proxy_header_errors_total);
   frames_in_total += o.frames_in_total;
   frames_out_total += o.frames_out_total;
   bytes_in_total += o.bytes_in_total;

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "gateway/protocol.h"
+#include "gateway/proxy_header.h"
 #include "metrics/histogram.h"
 
 namespace flux {
@@ -45,6 +46,8 @@ struct alignas(64) ConnectionMetrics {
   SingleWriterU64 accept_pauses_total;  // times accepting paused on fd exhaustion
   std::array<SingleWriterU64, kConnStateCount> by_state;  // gauges
   std::array<SingleWriterU64, kCloseReasonCount> closed_total;
+  // --proxy-protocol: connections closed without reply for their header.
+  std::array<SingleWriterU64, kProxyHeaderErrorCount> proxy_header_errors_total;
 };
 
 struct alignas(64) TrafficMetrics {
@@ -111,6 +114,7 @@ struct ReactorSnapshot {
   uint64_t accepted_total = 0, accept_errors_total = 0, accept_pauses_total = 0;
   std::array<uint64_t, kConnStateCount> by_state{};
   std::array<uint64_t, kCloseReasonCount> closed_total{};
+  std::array<uint64_t, kProxyHeaderErrorCount> proxy_header_errors_total{};
   uint64_t frames_in_total = 0, frames_out_total = 0, bytes_in_total = 0, bytes_out_total = 0;
   uint64_t bytes_queued = 0, backpressure_pauses_total = 0;
   std::array<uint64_t, kErrorCodeCount> errors_sent_total{};

@@ -32,7 +32,9 @@ json connections_json(const ReactorSnapshot& s) {
           {"open", s.open_connections()},
           {"accepted_total", s.accepted_total},
           {"accept_errors_total", s.accept_errors_total},
-          {"closed_total", by_name<kCloseReasonCount, CloseReason>(s.closed_total)}};
+          {"closed_total", by_name<kCloseReasonCount, CloseReason>(s.closed_total)},
+          {"proxy_header_errors_total",
+           by_name<kProxyHeaderErrorCount, ProxyHeaderError>(s.proxy_header_errors_total)}};
 }
 
 json traffic_json(const ReactorSnapshot& s) {

@@ -69,6 +69,8 @@ constexpr FlagDefault kSection9[] = {
     {"write-timeout", "10s"},
     {"read-budget-bytes", "65536"},
     {"log-format", "text"},
+    {"node-id", "0"},
+    {"proxy-protocol", "off"},
 };
 
 bool same(const Options& a, const Options& b) {
@@ -344,6 +346,17 @@ TEST(Options, MaxFrameTooSmallForAResumeIsRefused) {
   }
 }
 
+TEST(Options, NodeIdAndProxyProtocol) {
+  EXPECT_EQ(parsed({}).node_id, 0);
+  EXPECT_FALSE(parsed({}).proxy_protocol);
+  EXPECT_EQ(parsed({"--node-id", "65535"}).node_id, 65535);
+  EXPECT_NE(error_of({"--node-id", "65536"}).find("--node-id"), std::string::npos);
+  EXPECT_TRUE(parsed({"--proxy-protocol"}).proxy_protocol);
+  EXPECT_TRUE(parsed({"--proxy-protocol", "--port", "0"}).proxy_protocol)
+      << "a switch takes no value";
+  EXPECT_NE(error_of({"--proxy-protocol=yes"}).find("takes no value"), std::string::npos);
+}
+
 TEST(Options, LogFormat) {
   EXPECT_EQ(parsed({}).log_format, LogFormat::kText);
   EXPECT_EQ(parsed({"--log-format", "json"}).log_format, LogFormat::kJson);
@@ -421,6 +434,7 @@ TEST(Options, PositionalArgumentsAndSingleDashFlagsAreErrors) {
 
 TEST(Options, MissingValueIsAnErrorNamingTheFlag) {
   for (const FlagDefault& f : kSection9) {
+    if (std::string_view(f.default_text) == "off") continue;  // a switch takes no value
     const std::string flag = std::string("--") + f.flag;
     std::string message = error_of({flag});
     EXPECT_NE(message.find(flag), std::string::npos) << message;
@@ -483,7 +497,8 @@ TEST(HelpText, EveryDefaultItShowsParsesToTheActualDefault) {
   // back in yields exactly the default-constructed Options.
   std::vector<std::string> args;
   for (const FlagDefault& f : kSection9)
-    args.push_back(std::string("--") + f.flag + "=" + f.default_text);
+    if (std::string_view(f.default_text) != "off")  // a switch is off by being absent
+      args.push_back(std::string("--") + f.flag + "=" + f.default_text);
   EXPECT_TRUE(same(parsed(args), Options{}));
 }
 

@@ -26,21 +26,30 @@ constexpr std::string_view kId = "3f9c0a1b2c3d4e5f60718293a4b5c6e1";
 
 const char* name(HandshakeRequest::Kind kind) {
   switch (kind) {
-    case HandshakeRequest::kHello: return "kHello";
-    case HandshakeRequest::kBadVersion: return "kBadVersion";
-    case HandshakeRequest::kResume: return "kResume";
-    case HandshakeRequest::kNotHandshake: return "kNotHandshake";
+    case HandshakeRequest::kHello:
+      return "kHello";
+    case HandshakeRequest::kBadVersion:
+      return "kBadVersion";
+    case HandshakeRequest::kResume:
+      return "kResume";
+    case HandshakeRequest::kNotHandshake:
+      return "kNotHandshake";
   }
   return "?";
 }
 
 const char* name(ReadyRequest::Kind kind) {
   switch (kind) {
-    case ReadyRequest::kData: return "kData";
-    case ReadyRequest::kPing: return "kPing";
-    case ReadyRequest::kBye: return "kBye";
-    case ReadyRequest::kAlreadyReady: return "kAlreadyReady";
-    case ReadyRequest::kUnknownCommand: return "kUnknownCommand";
+    case ReadyRequest::kData:
+      return "kData";
+    case ReadyRequest::kPing:
+      return "kPing";
+    case ReadyRequest::kBye:
+      return "kBye";
+    case ReadyRequest::kAlreadyReady:
+      return "kAlreadyReady";
+    case ReadyRequest::kUnknownCommand:
+      return "kUnknownCommand";
   }
   return "?";
 }
@@ -62,7 +71,9 @@ TEST(DecodeHandshake, HelloWithoutVersionIsProtocolOne) {
   expect_handshake("FLUX_HELLO", HandshakeRequest::kHello);
 }
 
-TEST(DecodeHandshake, HelloWithVersionOne) { expect_handshake("FLUX_HELLO 1", HandshakeRequest::kHello); }
+TEST(DecodeHandshake, HelloWithVersionOne) {
+  expect_handshake("FLUX_HELLO 1", HandshakeRequest::kHello);
+}
 
 TEST(DecodeHandshake, HelloWithAnyOtherVersionIsUnsupported) {
   for (std::string_view v : {"FLUX_HELLO 2", "FLUX_HELLO 0", "FLUX_HELLO 10", "FLUX_HELLO 11",
@@ -97,7 +108,8 @@ TEST(DecodeHandshake, ResumeSeqZeroAndLargest) {
   HandshakeRequest zero = decode_handshake("FLUX_RESUME " + std::string(kId) + " 0");
   ASSERT_STREQ(name(zero.kind), "kResume");
   EXPECT_EQ(zero.last_seq, 0u);
-  HandshakeRequest max = decode_handshake("FLUX_RESUME " + std::string(kId) + " 18446744073709551615");
+  HandshakeRequest max =
+      decode_handshake("FLUX_RESUME " + std::string(kId) + " 18446744073709551615");
   ASSERT_STREQ(name(max.kind), "kResume");
   EXPECT_EQ(max.last_seq, UINT64_MAX);
 }
@@ -130,14 +142,27 @@ TEST(DecodeHandshake, MalformedResumesAreNotHandshakes) {
       "FLUX_RESUME  1",
       "FLUX_RESUME " + id + " 18446744073709551616",  // 2^64: does not fit a seq
   };
-  for (const std::string& payload : cases) expect_handshake(payload, HandshakeRequest::kNotHandshake);
+  for (const std::string& payload : cases)
+    expect_handshake(payload, HandshakeRequest::kNotHandshake);
 }
 
 TEST(DecodeHandshake, AnythingElseIsNotAHandshake) {
   const std::string_view cases[] = {
-      "",          "data",       "hello",       "FLUX_",        "FLUX_PING",   "FLUX_BYE",
-      "FLUX_READY", "FLUX_HELLOX", "FLUX_HELLO\n", " FLUX_HELLO", "flux_hello",  "FLUX_hello",
-      "Flux_Hello", "FLUX_RESUMEX 1 2",           "FLUX_HELLO\t1",
+      "",
+      "data",
+      "hello",
+      "FLUX_",
+      "FLUX_PING",
+      "FLUX_BYE",
+      "FLUX_READY",
+      "FLUX_HELLOX",
+      "FLUX_HELLO\n",
+      " FLUX_HELLO",
+      "flux_hello",
+      "FLUX_hello",
+      "Flux_Hello",
+      "FLUX_RESUMEX 1 2",
+      "FLUX_HELLO\t1",
       "\0FLUX_HELLO"sv,
   };
   for (std::string_view payload : cases) expect_handshake(payload, HandshakeRequest::kNotHandshake);
@@ -152,8 +177,9 @@ TEST(DecodeHandshake, EmbeddedNulIsNotIgnored) {
 
 TEST(DecodeReady, DataIsAnythingNotStartingWithFluxUnderscore) {
   const std::string_view cases[] = {
-      "", "hello", "x", "FLUX", "FLUX HELLO", "flux_ping", "Flux_PING", " FLUX_PING",
-      "\0\1\2\xff"sv, "\xff\xfe FLUX_BYE", "FLUX-PING", "FLU_X",
+      "",          "hello",     "x",          "FLUX",         "FLUX HELLO",
+      "flux_ping", "Flux_PING", " FLUX_PING", "\0\1\2\xff"sv, "\xff\xfe FLUX_BYE",
+      "FLUX-PING", "FLU_X",
   };
   for (std::string_view payload : cases) expect_ready(payload, ReadyRequest::kData);
 }
@@ -197,7 +223,9 @@ TEST(DecodeReady, PingTokenMayHoldAnyBytes) {
   EXPECT_EQ(r.ping_token, "\x00\xff\x01"s);
 }
 
-TEST(DecodeReady, Bye) { expect_ready("FLUX_BYE", ReadyRequest::kBye); }
+TEST(DecodeReady, Bye) {
+  expect_ready("FLUX_BYE", ReadyRequest::kBye);
+}
 
 TEST(DecodeReady, HandshakesInReadyAreAlreadyReady) {
   for (std::string_view payload :
@@ -227,8 +255,8 @@ TEST(IsControl, ExactlyTheFiveBytePrefix) {
 
 // Section 5's list, in its order.
 constexpr std::array<std::string_view, 10> kWireCodes = {
-    "handshake-expected", "handshake-timeout", "unsupported-version", "frame-too-large",
-    "idle-timeout",       "unknown-command",   "already-ready",       "server-full",
+    "handshake-expected", "handshake-timeout",  "unsupported-version", "frame-too-large",
+    "idle-timeout",       "unknown-command",    "already-ready",       "server-full",
     "server-shutdown",    "session-taken-over",
 };
 
@@ -306,7 +334,8 @@ TEST(ResumeResults, NamesAreDistinctAndCoverTheCount) {
   EXPECT_EQ(to_string(ResumeResult::kReplayGap), "replay-gap");
   EXPECT_EQ(to_string(ResumeResult::kTakenOver), "taken-over");
   std::set<std::string_view> names;
-  for (int i = 0; i < kResumeResultCount; ++i) names.insert(to_string(static_cast<ResumeResult>(i)));
+  for (int i = 0; i < kResumeResultCount; ++i)
+    names.insert(to_string(static_cast<ResumeResult>(i)));
   EXPECT_EQ(names.size(), static_cast<size_t>(kResumeResultCount));
   EXPECT_EQ(names.count("?"), 0u);
   EXPECT_EQ(kResumeResultCount, static_cast<int>(ResumeResult::kTakenOver) + 1);
@@ -330,20 +359,40 @@ TEST(SessionIds, TenThousandAreDistinctAndWellFormed) {
   }
 }
 
+// The first 4 hex digits name the node (--node-id, big-endian); the other
+// 28 (112 bits) are random.
+constexpr size_t kNodeDigits = 4;
+
+TEST(SessionIds, FirstFourDigitsNameTheNode) {
+  for (uint16_t node : {uint16_t{0}, uint16_t{42}, uint16_t{0xbeef}, uint16_t{65535}}) {
+    SessionIdGenerator generator(node);
+    char expected[5];
+    snprintf(expected, sizeof expected, "%04x", unsigned{node});
+    for (int i = 0; i < 100; ++i) {
+      const std::string id(view(generator.next()));
+      ASSERT_EQ(id.substr(0, kNodeDigits), expected) << id;
+      ASSERT_TRUE(is_well_formed_session_id(id)) << id;
+    }
+  }
+}
+
 TEST(SessionIds, HexDigitsAreUniformlyUsed) {
-  // 128 random bits per id: every nibble value is equally likely. With
-  // 320,000 digits each value expects 20,000; +-10% is over 20 standard
+  // 112 random bits per id: every nibble value is equally likely. With
+  // 280,000 digits each value expects 17,500; +-10% is over 20 standard
   // deviations, so only a broken generator (constant, truncated, biased
   // bytes) fails this.
-  SessionIdGenerator generator;
+  SessionIdGenerator generator(0x1234);
   std::array<int, 16> counts{};
   for (int i = 0; i < 10'000; ++i) {
     SessionId id = generator.next();
-    for (char c : id) ++counts[static_cast<size_t>(c <= '9' ? c - '0' : c - 'a' + 10)];
+    for (size_t p = kNodeDigits; p < id.size(); ++p) {
+      const char c = id[p];
+      ++counts[static_cast<size_t>(c <= '9' ? c - '0' : c - 'a' + 10)];
+    }
   }
   for (size_t d = 0; d < counts.size(); ++d) {
-    EXPECT_GT(counts[d], 18'000) << "hex digit " << d;
-    EXPECT_LT(counts[d], 22'000) << "hex digit " << d;
+    EXPECT_GT(counts[d], 15'750) << "hex digit " << d;
+    EXPECT_LT(counts[d], 19'250) << "hex digit " << d;
   }
 }
 
@@ -356,7 +405,9 @@ TEST(SessionIds, EveryPositionVaries) {
     SessionId id = generator.next();
     for (size_t p = 0; p < id.size(); ++p) per_position[p].insert(id[p]);
   }
-  for (size_t p = 0; p < per_position.size(); ++p)
+  for (size_t p = 0; p < kNodeDigits; ++p)
+    EXPECT_EQ(per_position[p].size(), 1u) << "position " << p << " is the node id";
+  for (size_t p = kNodeDigits; p < per_position.size(); ++p)
     EXPECT_EQ(per_position[p].size(), 16u) << "position " << p;
 }
 
@@ -365,16 +416,18 @@ TEST(SessionIds, NoRandomByteIsUsedTwice) {
   // windows of the buffer, a byte spelled twice) are still distinct but
   // partly predictable from each other. Two checks, each with a false-alarm
   // probability far below 1e-9 for a sound generator:
-  //  - every 64-bit half of every id is unique across 10,000 ids;
+  //  - every 56-bit half of the random part is unique across 10,000 ids;
   //  - neighbouring bytes inside an id are equal about 1 time in 256.
   SessionIdGenerator generator;
   std::unordered_set<std::string> halves;
   int equal_neighbours = 0, pairs = 0;
   for (int i = 0; i < 10'000; ++i) {
     const std::string id(view(generator.next()));
-    ASSERT_TRUE(halves.insert(id.substr(0, 16)).second) << "id " << i << " reuses random bytes";
-    ASSERT_TRUE(halves.insert(id.substr(16, 16)).second) << "id " << i << " reuses random bytes";
-    for (size_t b = 0; b + 4 <= id.size(); b += 2, ++pairs)
+    ASSERT_TRUE(halves.insert(id.substr(kNodeDigits, 14)).second)
+        << "id " << i << " reuses random bytes";
+    ASSERT_TRUE(halves.insert(id.substr(kNodeDigits + 14, 14)).second)
+        << "id " << i << " reuses random bytes";
+    for (size_t b = kNodeDigits; b + 4 <= id.size(); b += 2, ++pairs)
       equal_neighbours += id.compare(b, 2, id, b + 2, 2) == 0 ? 1 : 0;
   }
   EXPECT_LT(equal_neighbours, 2 * pairs / 256) << "expected about " << pairs / 256;
@@ -396,8 +449,8 @@ TEST(SessionIds, WellFormedMeansExactly32LowercaseHex) {
   EXPECT_TRUE(is_well_formed_session_id(std::string(32, 'f')));
 
   EXPECT_FALSE(is_well_formed_session_id(""));
-  EXPECT_FALSE(is_well_formed_session_id(kId.substr(1)));             // 31
-  EXPECT_FALSE(is_well_formed_session_id(std::string(kId) + "0"));    // 33
+  EXPECT_FALSE(is_well_formed_session_id(kId.substr(1)));           // 31
+  EXPECT_FALSE(is_well_formed_session_id(std::string(kId) + "0"));  // 33
   EXPECT_FALSE(is_well_formed_session_id(std::string(64, 'a')));
   EXPECT_FALSE(is_well_formed_session_id("3F9C0A1B2C3D4E5F60718293A4B5C6E1"));  // uppercase
   EXPECT_FALSE(is_well_formed_session_id("3f9c0a1b2c3d4e5f60718293a4b5c6eG"));
