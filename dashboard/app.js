@@ -430,6 +430,8 @@
   function renderHeader(s) {
     const t = s.total;
     setText('version', s.version ? `v${s.version}` : 'v?');
+    const node = num(s, 'node');
+    setText('node', node == null ? 'node ?' : `node ${node} (${node.toString(16).padStart(4, '0')})`);
     setBig('uptime', [fmtUptime(num(s, 'uptime_seconds')), ''], num(s, 'uptime_seconds'));
     setText('reactor-count', Array.isArray(s.reactors) ? String(s.reactors.length) : '–');
     const fds = num(s, 'process.open_fds');

@@ -187,7 +187,7 @@ ProcessStats MetricsServer::process_stats() const {
 }
 
 std::string MetricsServer::metrics_text() const {
-  ScrapeInput input{config_.version, {}, snapshots(), process_stats()};
+  ScrapeInput input{config_.version, config_.node_id, {}, snapshots(), process_stats()};
   for (const ReactorHandle& r : reactors_) input.labels.push_back(r.label);
   return serialize_metrics(build_metric_families(input));
 }
@@ -195,6 +195,7 @@ std::string MetricsServer::metrics_text() const {
 std::string MetricsServer::stats_json(bool pretty) const {
   StatsInput in;
   in.version = config_.version;
+  in.node_id = config_.node_id;
   in.now_monotonic_ns = monotonic_ns();
   in.uptime_seconds = double(in.now_monotonic_ns - started_ns_) / 1e9;
   in.now_unix_seconds = unix_now();
@@ -209,6 +210,7 @@ std::string MetricsServer::stats_json(bool pretty) const {
 }
 
 std::pair<int, std::string> MetricsServer::health() const {
+  if (draining_.load()) return {503, "draining\n"};
   const uint64_t now = monotonic_ns();
   const auto stuck_ns = static_cast<uint64_t>(config_.stuck_after.count()) * 1'000'000u;
   std::string stuck;

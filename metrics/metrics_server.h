@@ -60,6 +60,7 @@ struct MetricsServerConfig {
   std::string bind = "127.0.0.1";
   uint16_t port = 9100;  // 0 = pick
   std::string version;
+  uint16_t node_id = 0;  // --node-id, shown in flux_build_info and /stats
   uint64_t block_size_bytes = 0;
   std::chrono::milliseconds sample_interval{1000};
   std::chrono::milliseconds stuck_after{2000};       // /healthz
@@ -86,8 +87,11 @@ class MetricsServer {
   // The bodies, exposed for in-process tests.
   std::string metrics_text() const;
   std::string stats_json(bool pretty) const;
-  // status 200 or 503, and a body naming any stuck reactor.
+  // status 200 or 503, and a body naming any stuck reactor, or "draining".
   std::pair<int, std::string> health() const;
+  // Any thread: from now on /healthz answers 503 "draining", so a balancer
+  // sends this node no new connections while it shuts down.
+  void begin_draining() noexcept { draining_.store(true); }
   // nullopt if a reactor did not answer within the deadline.
   std::optional<std::string> connections_json(size_t limit, const std::string& sort) const;
 
@@ -107,6 +111,7 @@ class MetricsServer {
   bool stopping_ = false;
   StatsHistory history_;
   uint16_t port_ = 0;
+  std::atomic<bool> draining_{false};
   uint64_t started_ns_ = 0;
 };
 

@@ -14,7 +14,9 @@ using prometheus::MetricFamily;
 using prometheus::MetricType;
 using Labels = std::vector<ClientMetric::Label>;
 
-double seconds(uint64_t ns) { return double(ns) / 1e9; }
+double seconds(uint64_t ns) {
+  return double(ns) / 1e9;
+}
 
 // Collects families in order, one builder call per series.
 class Families {
@@ -61,7 +63,8 @@ class Families {
     }
   }
 
-  void single(const char* name, const char* help, MetricType type, double value, Labels labels = {}) {
+  void single(const char* name, const char* help, MetricType type, double value,
+              Labels labels = {}) {
     add(name, help, type).metric.push_back(metric(type, std::move(labels), value));
   }
 
@@ -78,8 +81,10 @@ class Families {
   static ClientMetric metric(MetricType type, Labels labels, double value) {
     ClientMetric m;
     m.label = std::move(labels);
-    if (type == MetricType::Counter) m.counter.value = value;
-    else m.gauge.value = value;
+    if (type == MetricType::Counter)
+      m.counter.value = value;
+    else
+      m.gauge.value = value;
     return m;
   }
 
@@ -102,12 +107,14 @@ void connection_families(Families& f) {
       [](const ReactorSnapshot& s, size_t k) { return s.closed_total[k]; });
   f.per_reactor_and<kProxyHeaderErrorCount>(
       "flux_proxy_header_errors_total",
-      "Connections closed without reply for their PROXY protocol header (--proxy-protocol), by reason.",
+      "Connections closed without reply for their PROXY protocol header (--proxy-protocol), by "
+      "reason.",
       kCounter, "reason", [](size_t k) { return to_string(static_cast<ProxyHeaderError>(k)); },
       [](const ReactorSnapshot& s, size_t k) { return s.proxy_header_errors_total[k]; });
-  f.per_reactor("flux_accept_errors_total",
-                "accept4 failures for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).",
-                kCounter, [](const ReactorSnapshot& s) { return s.accept_errors_total; });
+  f.per_reactor(
+      "flux_accept_errors_total",
+      "accept4 failures for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).",
+      kCounter, [](const ReactorSnapshot& s) { return s.accept_errors_total; });
   f.per_reactor("flux_accept_pauses_total", "Times accepting paused on descriptor exhaustion.",
                 kCounter, [](const ReactorSnapshot& s) { return s.accept_pauses_total; });
 }
@@ -186,9 +193,12 @@ void loop_families(Families& f) {
 void session_families(Families& f) {
   constexpr MetricType kGauge = MetricType::Gauge, kCounter = MetricType::Counter;
   f.per_reactor_and<2>(
-      "flux_sessions", "Sessions by attachment: attached to a connection, or detached awaiting resume.",
-      kGauge, "state", [](size_t k) { return k == 0 ? "attached" : "detached"; },
-      [](const ReactorSnapshot& s, size_t k) { return k == 0 ? s.sessions_attached : s.sessions_detached; });
+      "flux_sessions",
+      "Sessions by attachment: attached to a connection, or detached awaiting resume.", kGauge,
+      "state", [](size_t k) { return k == 0 ? "attached" : "detached"; },
+      [](const ReactorSnapshot& s, size_t k) {
+        return k == 0 ? s.sessions_attached : s.sessions_detached;
+      });
   f.per_reactor("flux_sessions_created_total", "Sessions created by FLUX_HELLO.", kCounter,
                 [](const ReactorSnapshot& s) { return s.sessions_created_total; });
   f.per_reactor_and<kResumeResultCount>(
@@ -204,8 +214,9 @@ void session_families(Families& f) {
                 [](const ReactorSnapshot& s) { return s.sessions_evicted_total; });
   f.per_reactor("flux_replay_memory_bytes", "Memory held by replay buffers (whole pooled blocks).",
                 kGauge, [](const ReactorSnapshot& s) { return s.replay_memory_bytes; });
-  f.per_reactor("flux_replay_frame_bytes", "Header and payload bytes of the frames kept for replay.",
-                kGauge, [](const ReactorSnapshot& s) { return s.replay_frame_bytes; });
+  f.per_reactor("flux_replay_frame_bytes",
+                "Header and payload bytes of the frames kept for replay.", kGauge,
+                [](const ReactorSnapshot& s) { return s.replay_frame_bytes; });
 }
 
 void process_families(Families& f, const ScrapeInput& in) {
@@ -225,7 +236,7 @@ void process_families(Families& f, const ScrapeInput& in) {
   f.single("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
            MetricType::Gauge, p.start_time_unix_seconds);
   f.single("flux_build_info", "Build information; the value is always 1.", MetricType::Gauge, 1.0,
-           {{"version", in.version}});
+           {{"version", in.version}, {"node", std::to_string(in.node_id)}});
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ namespace flux {
 
 struct ScrapeInput {
   std::string version;
+  uint16_t node_id = 0;  // --node-id: the node label of flux_build_info
   std::vector<std::string> labels;
   std::vector<ReactorSnapshot> reactors;
   ProcessStats process;

@@ -7,7 +7,9 @@ namespace {
 
 using nlohmann::json;
 
-double seconds(uint64_t ns) { return double(ns) / 1e9; }
+double seconds(uint64_t ns) {
+  return double(ns) / 1e9;
+}
 
 json percentiles(const HistogramSnapshot& h) {
   return {{"p50", h.percentile_ns(0.50) / 1e9},
@@ -49,7 +51,9 @@ json traffic_json(const ReactorSnapshot& s) {
 
 // Per-second rates between two snapshots of the same reactor (or totals).
 json rates_json(const ReactorSnapshot& newer, const ReactorSnapshot& older, double span) {
-  auto rate = [span](uint64_t a, uint64_t b) { return span > 0 && a >= b ? double(a - b) / span : 0.0; };
+  auto rate = [span](uint64_t a, uint64_t b) {
+    return span > 0 && a >= b ? double(a - b) / span : 0.0;
+  };
   const double busy = double(newer.busy_ns_total - older.busy_ns_total);
   const double poll = double(newer.poll_ns_total - older.poll_ns_total);
   return {{"frames_in", rate(newer.frames_in_total, older.frames_in_total)},
@@ -69,7 +73,9 @@ json rates_json(const ReactorSnapshot& newer, const ReactorSnapshot& older, doub
           {"loop_utilization", busy + poll > 0 ? busy / (busy + poll) : 0.0}};
 }
 
-json zero_rates() { return rates_json(ReactorSnapshot{}, ReactorSnapshot{}, 0); }
+json zero_rates() {
+  return rates_json(ReactorSnapshot{}, ReactorSnapshot{}, 0);
+}
 
 struct WindowPair {
   const ReactorSnapshot* newer1 = nullptr;
@@ -89,8 +95,9 @@ json reactor_block(const ReactorSnapshot& s, const WindowPair& w, const StatsInp
     busy_1s = w.newer1->loop_busy.since(w.older1->loop_busy);
     echo_1s = w.newer1->echo_latency.since(w.older1->echo_latency);
   }
-  const uint64_t turn_age =
-      in.now_monotonic_ns > s.last_turn_monotonic_ns ? in.now_monotonic_ns - s.last_turn_monotonic_ns : 0;
+  const uint64_t turn_age = in.now_monotonic_ns > s.last_turn_monotonic_ns
+                                ? in.now_monotonic_ns - s.last_turn_monotonic_ns
+                                : 0;
   return {
       {"connections", connections_json(s)},
       {"traffic", traffic_json(s)},
@@ -140,7 +147,8 @@ json process_json(const StatsInput& in) {
   double cpu_percent = 0;
   if (in.last_1s && in.last_1s->seconds() > 0)
     cpu_percent = 100.0 *
-                  (in.last_1s->newer.process.cpu_seconds_total - in.last_1s->older.process.cpu_seconds_total) /
+                  (in.last_1s->newer.process.cpu_seconds_total -
+                   in.last_1s->older.process.cpu_seconds_total) /
                   in.last_1s->seconds();
   return {{"cpu_seconds_total", in.process.cpu_seconds_total},
           {"cpu_percent_1s", cpu_percent},
@@ -168,9 +176,11 @@ json build_stats_json(const StatsInput& in) {
   const size_t n = in.reactors.size();
   auto window_for = [&](size_t i) {
     WindowPair w;
-    if (in.last_1s && i < in.last_1s->newer.reactors.size() && i < in.last_1s->older.reactors.size())
+    if (in.last_1s && i < in.last_1s->newer.reactors.size() &&
+        i < in.last_1s->older.reactors.size())
       w = {&in.last_1s->newer.reactors[i], &in.last_1s->older.reactors[i], in.last_1s->seconds()};
-    if (in.last_10s && i < in.last_10s->newer.reactors.size() && i < in.last_10s->older.reactors.size()) {
+    if (in.last_10s && i < in.last_10s->newer.reactors.size() &&
+        i < in.last_10s->older.reactors.size()) {
       w.newer10 = &in.last_10s->newer.reactors[i];
       w.older10 = &in.last_10s->older.reactors[i];
       w.span10 = in.last_10s->seconds();
@@ -202,6 +212,7 @@ json build_stats_json(const StatsInput& in) {
     tw.span10 = in.last_10s->seconds();
   }
   return {{"version", in.version},
+          {"node", in.node_id},
           {"uptime_seconds", in.uptime_seconds},
           {"now_unix_seconds", in.now_unix_seconds},
           {"total", reactor_block(total, tw, in)},

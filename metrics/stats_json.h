@@ -3,7 +3,6 @@
 // Pure: given snapshots and history, builds the object; no I/O.
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +16,7 @@ namespace flux {
 
 struct StatsInput {
   std::string version;
+  uint16_t node_id = 0;  // --node-id
   double uptime_seconds = 0;
   double now_unix_seconds = 0;
   uint64_t now_monotonic_ns = 0;

@@ -25,7 +25,10 @@
 // Input format (read front to back; an exhausted input reads as zeros):
 //
 //   byte 0      config: max-frame, max-pending, replay bounds, budget
-//   byte 1      config: max-connections, socket buffers, reactors (1 or 2)
+//   byte 1      config: max-connections, socket buffers, reactors (1 or 2),
+//               --proxy-protocol (then every client opens with a PROXY v2
+//               header; every third one's header is malformed, and the
+//               model expects it closed without a single frame)
 //   then        actions: one op byte (low nibble: op, high nibble: client),
 //               followed by that op's arguments (see Op and FrameKind)
 //
@@ -278,6 +281,7 @@ struct Config {
   bool tight_replay_memory = false;  // detached sessions may be evicted
   int server_buffer_bytes = 0;       // SO_SNDBUF/SO_RCVBUF of the server end (0 = default)
   unsigned reactors = 1;             // 2: multi-reactor mode
+  bool proxy_protocol = false;       // clients open with a PROXY v2 header
 };
 
 Config decode_config(Reader& in) {
@@ -301,6 +305,8 @@ Config decode_config(Reader& in) {
   o.max_connections = kMaxConnections[b & 3];
   c.server_buffer_bytes = (b >> 2) & 1 ? 4096 : 0;
   c.reactors = (b >> 3) & 1 ? 2 : 1;
+  c.proxy_protocol = (b >> 4) & 1;
+  o.proxy_protocol = c.proxy_protocol;
   return c;
 }
 
@@ -326,6 +332,7 @@ struct Client {
   bool eof = false;
   enum class State { kHandshake, kReady, kDone } state = State::kHandshake;
   bool refused = false;  // expects server-full
+  bool proxy_refused = false;  // sent a malformed PROXY header: expects no frame, then EOF
   int session = -1;
   bool taken_over = false;   // another client resumed its session
   bool saw_takeover = false; // it was told session-taken-over
@@ -368,6 +375,7 @@ class Harness {
   std::string resume_known(Client& c, Reader& in);
   std::string resume_other(Reader& in);
   void queue(Client& c, std::string bytes);
+  void send_proxy_header(Client& c, bool malformed);
   bool write_some(Client& c, size_t limit);
   void shut_write(Client& c);
   void close_client(Client& c, bool reset);
@@ -490,9 +498,25 @@ void Harness::open_client() {
   Client c;
   c.fd = pair[0];
   c.refused = mesh_.admitted.load() >= opt().max_connections;
+  if (config_.proxy_protocol) send_proxy_header(c, /*malformed=*/clients_.size() % 3 == 2);
   Reactor& reactor = *reactors_[clients_.size() % reactors_.size()];
   clients_.push_back(std::move(c));
   reactor.adopt(Fd(pair[1]));
+}
+
+// What a balancer writes before any client byte (not part of the Flux
+// stream the model checks). A malformed one (version 1 in a v2 header)
+// must get the connection closed without a reply.
+void Harness::send_proxy_header(Client& c, bool malformed) {
+  std::string header("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+  header.append("\xc0\x00\x02\x07\x7f\x00\x00\x01\xc7\x38\x23\x82", 12);  // 192.0.2.7:51000
+  if (malformed) header[12] = '\x11';
+  if (::send(c.fd, header.data(), header.size(), MSG_NOSIGNAL) != ssize_t(header.size()))
+    fail("could not write the PROXY header: %s", strerror(errno));
+  if (malformed && !c.refused) {
+    c.proxy_refused = true;
+    c.state = Client::State::kDone;  // nothing may come back
+  }
 }
 
 void Harness::queue(Client& c, std::string bytes) {
@@ -679,6 +703,11 @@ bool Harness::drain(Client& c, size_t index) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    if (c.proxy_refused && errno == ECONNRESET) {  // closed at once, unread bytes and all
+      c.eof = true;
+      moved = true;
+      break;
+    }
     fail("client %zu: read failed: %s (the server reset a connection its client kept open)", index,
          strerror(errno));
   }

@@ -217,6 +217,16 @@ TWO_REACTORS = 0x08
 for _name in [n for n in SEEDS if n.startswith(("resume-", "shutdown"))]:
     _seed = SEEDS[_name]
     SEEDS["two-reactors-" + _name] = _seed[:1] + bytes([_seed[1] | TWO_REACTORS]) + _seed[2:]
+# --proxy-protocol: clients 0 and 1 open with a valid PROXY v2 header,
+# client 2 with a malformed one (closed without a reply).
+PROXY = 0x10
+SEEDS["proxy-clients-and-a-malformed-header"] = (
+    config() [:1] + bytes([config()[1] | PROXY]) + op(OPEN) + frame_w(hello()) + frame_w(data(b"a"))
+    + op(OPEN) + frame_w(resume_known(0, 0), 1) + op(OPEN) + frame_w(hello(), 2) + op(SETTLE))
+SEEDS["two-reactors-proxy-handoff"] = (
+    config(two_reactors=True)[:1] + bytes([config(two_reactors=True)[1] | PROXY]) + op(OPEN)
+    + frame_w(hello()) + frame_w(data(b"x")) + op(CLOSE) + op(OPEN) + frame_w(resume_known(0, 0), 1)
+    + frame_w(data(b"y"), 1))
 SEEDS["two-reactors-handoff-vs-owner-traffic"] = (
     config(two_reactors=True) + op(OPEN) + frame_w(hello()) + frame_w(data(b"a")) + op(SETTLE)
     + op(OPEN) + frame_w(resume_known(0, 0), 1) + op(STEP, 1) + frame_w(data(b"b"), 0) + op(STEP, 0)

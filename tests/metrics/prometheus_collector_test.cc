@@ -33,8 +33,8 @@ const std::vector<std::string> kStates = {"connecting", "handshake", "ready", "c
 // Close reasons: docs/stats.md's closed_total keys, plus "taken-over" (the
 // connection whose session was resumed elsewhere, PROTOCOL.md section 7).
 const std::vector<std::string> kReasons = {
-    "bye",         "eof",      "reset",     "handshake-timeout", "idle-timeout", "protocol-error",
-    "server-full", "shutdown", "taken-over",  "slow-consumer"};
+    "bye",         "eof",      "reset",      "handshake-timeout", "idle-timeout", "protocol-error",
+    "server-full", "shutdown", "taken-over", "slow-consumer"};
 // FLUX_RESUME outcomes: docs/stats.md's sessions.resumes_total keys.
 const std::vector<std::string> kResumeResults = {"ok", "unknown", "bad-seq", "replay-gap",
                                                  "taken-over"};
@@ -86,6 +86,7 @@ ReactorSnapshot crafted_reactor(uint64_t r) {
 ScrapeInput crafted_input() {
   ScrapeInput in;
   in.version = "9.8.7";
+  in.node_id = 42;
   in.labels = {"0", "1"};
   in.reactors = {crafted_reactor(0), crafted_reactor(1)};
   in.process.cpu_seconds_total = 12.5;
@@ -429,7 +430,7 @@ TEST_F(PrometheusCollectorTest, ProcessFamiliesAndBuildInfo) {
   ASSERT_NE(info, nullptr);
   EXPECT_EQ(info->type, "gauge");
   ASSERT_EQ(info->samples.size(), 1u);
-  EXPECT_EQ(info->samples[0].labels, (Labels{{"version", "9.8.7"}}));
+  EXPECT_EQ(info->samples[0].labels, (Labels{{"node", "42"}, {"version", "9.8.7"}}));
   EXPECT_EQ(info->samples[0].value, 1.0);
 }
 
