@@ -8,11 +8,14 @@
 #include <cstdio>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "gateway/buffer_pool.h"
 #include "gateway/log.h"
 #include "gateway/options.h"
+#include "gateway/reactor.h"
 #include "gateway/reactor_group.h"
+#include "gateway/service_notifier.h"
 #include "metrics/metrics_server.h"
 
 namespace {
@@ -72,11 +75,20 @@ int serve(const flux::Options& options) {
                   "listening on %s:%u with %zu reactor(s), metrics on http://%s:%u/; version %s",
                   options.bind.c_str(), reactors.port(), reactors.size(), options.bind.c_str(),
                   metrics.port(), FLUX_VERSION);
+  // systemd (Type=notify): ready now; the watchdog pings while every loop
+  // turns within /healthz's bound.
+  std::vector<const flux::ReactorMetrics*> loops;
+  for (size_t i = 0; i < reactors.size(); ++i) loops.push_back(&reactors.reactor(i).metrics());
+  flux::ServiceNotifier service([loops, bound = metrics_config(options).stuck_after] {
+    return flux::loops_turned_within(loops, bound);
+  });
+  service.ready("listening on port " + std::to_string(reactors.port()));
   int received = 0;
   sigwait(&signals, &received);
   const char* signal_name = received == SIGINT ? "SIGINT" : "SIGTERM";
   flux::log_event(flux::LogLevel::kInfo, "shutdown-requested",
                   {{"signal", std::string_view(signal_name)}}, "%s: shutting down", signal_name);
+  service.stopping(std::string(signal_name) + ": draining connections");
   reactors.request_shutdown();
   reactors.join();
   metrics.stop();

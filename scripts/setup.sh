@@ -16,6 +16,7 @@ set -euo pipefail
 
 # Build and run: compiler, CMake + Ninja, libevent for the reactor,
 # prometheus-cpp / cpp-httplib / nlohmann-json for the metrics thread,
+# libsystemd for sd_notify (the systemd unit's readiness and watchdog),
 # GoogleTest + GoogleMock for the test binaries (they are built by default).
 CORE_PACKAGES=(
   build-essential
@@ -26,6 +27,7 @@ CORE_PACKAGES=(
   prometheus-cpp-dev
   libcpp-httplib-dev
   nlohmann-json3-dev
+  libsystemd-dev
   libgtest-dev
   libgmock-dev
 )
@@ -53,6 +55,13 @@ TEST_PACKAGES+=(
 TEST_PACKAGES+=(
   python3 python3-pytest
   docker-compose
+)
+
+# Packaging (tests/packaging): lintian on the .deb CPack builds, systemd for
+# systemd-analyze (verify and security of the unit file, offline).
+TEST_PACKAGES+=(
+  lintian
+  systemd
 )
 
 # Node.js and npm install the dashboard's charting library (uPlot) from the
