@@ -160,6 +160,11 @@ void Connection::on_timer() {
 // A slow consumer: nothing it was sent has moved for --write-timeout. It is
 // not reading, so no error frame would reach it: closed, counted, logged.
 void Connection::on_write_timeout() {
+  // Spread a burst of expiries over loop turns, so the clients that do read
+  // are served between them.
+  if (ctx_.slow_closes_this_turn >= kSlowConsumerClosesPerTurn)
+    return write_timer_.arm(ctx_.retry_soon);
+  ++ctx_.slow_closes_this_turn;
   const std::string peer = format_peer(peer_);
   const auto timeout_ms = static_cast<long long>(ctx_.options.write_timeout.count());
   const auto queued = static_cast<unsigned long long>(out_.pending_bytes());

@@ -28,6 +28,7 @@ flux::MetricsServerConfig metrics_config(const flux::Options& options) {
   config.bind = options.bind;
   config.port = options.metrics_port;
   config.version = FLUX_VERSION;
+  config.node_id = options.node_id;
   config.block_size_bytes = flux::BufferPool::block_size_for(options.max_frame);
   return config;
 }
@@ -88,6 +89,9 @@ int serve(const flux::Options& options) {
   const char* signal_name = received == SIGINT ? "SIGINT" : "SIGTERM";
   flux::log_event(flux::LogLevel::kInfo, "shutdown-requested",
                   {{"signal", std::string_view(signal_name)}}, "%s: shutting down", signal_name);
+  // Draining (docs/protocol.md, "Clusters"): /healthz says 503 at once, so
+  // a balancer stops sending new connections before the listeners close.
+  metrics.begin_draining();
   service.stopping(std::string(signal_name) + ": draining connections");
   reactors.request_shutdown();
   reactors.join();

@@ -92,6 +92,8 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                CommonTimeout(base_.get(), options_.write_timeout),
                output_budget_,
                0,
+               0,
+               CommonTimeout(base_.get(), Millis{1}),
                {discard_scratch_.get(), kDiscardScratchBytes}},
       listener_(base_.get(), loop_clock_, metrics_.connections,
                 [this](Fd fd, const sockaddr_storage& peer) { on_accept(std::move(fd), peer); }),
@@ -158,6 +160,7 @@ void Reactor::receive_handoff(ConnectionHandoff handoff) {
 void Reactor::run_once(bool block) {
   loop_clock_.before_poll();
   context_.read_this_turn = 0;
+  context_.slow_closes_this_turn = 0;
   event_base_loop(base_.get(), block ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
   reap_closed();
   relieve_output_budget();

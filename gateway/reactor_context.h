@@ -36,6 +36,8 @@ class ConnectionOwner {
   ~ConnectionOwner() = default;
 };
 
+inline constexpr unsigned kSlowConsumerClosesPerTurn = 16;
+
 struct ReactorContext {
   event_base* base;
   const Options& options;
@@ -54,6 +56,11 @@ struct ReactorContext {
   // Bytes read this loop turn by all connections, against kTurnReadFactor x
   // --read-budget-bytes (reset by the reactor before each turn).
   uint64_t read_this_turn = 0;
+  // Slow consumers closed this loop turn, against kSlowConsumerClosesPerTurn:
+  // closing a socket with megabytes queued costs the kernel about a
+  // millisecond, and hundreds of write deadlines can expire at once.
+  unsigned slow_closes_this_turn = 0;
+  CommonTimeout retry_soon;  // 1 ms: a close that did not fit this turn
   // Where CLOSING connections read input only to throw it away.
   std::span<std::byte> discard_scratch;
 };

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "integration/gateway_process.h"
+#include "integration/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -94,6 +95,38 @@ TEST(Operability, JsonLogLinesAreOneObjectEachWithTheSameEvents) {
   if (by_event.count("shutdown-requested")) {
     EXPECT_EQ(by_event["shutdown-requested"]["signal"], "SIGTERM");
   }
+}
+
+// Rolling restarts: on SIGTERM /healthz answers 503 "draining" at once (the
+// balancer's health check takes the node out), while the connections still
+// drain as section 5 says.
+TEST(Operability, HealthzSaysDrainingAsSoonAsSigtermArrives) {
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start({"--linger", "3s"}));
+  TestClient lingering;  // reads nothing and never closes: the drain waits for linger
+  ASSERT_TRUE(lingering.connect(gateway.port()));
+  ASSERT_TRUE(lingering.handshake());
+  httplib::Client http("127.0.0.1", gateway.metrics_port());
+  http.set_read_timeout(2, 0);
+  auto before = http.Get("/healthz");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 200) << before->body;
+
+  gateway.signal(SIGTERM);
+  const auto deadline = after(seconds(2));
+  int status = 0;
+  std::string body;
+  do {  // the signal is taken by another thread: poll until it has been
+    auto during = http.Get("/healthz");
+    status = during ? during->status : -1;
+    body = during ? during->body : httplib::to_string(during.error());
+  } while (status != 503 && Clock::now() < deadline);
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_EQ(body, "draining\n");
+  EXPECT_TRUE(lingering.expect_frame("FLUX_ERROR server-shutdown"));
+  EXPECT_TRUE(gateway.running()) << "still draining: the 503 came first";
+  const auto exit_status = gateway.wait_exit(after(seconds(15)));
+  ASSERT_TRUE(exit_status && exit_status->success()) << gateway.status_text();
 }
 
 }  // namespace
