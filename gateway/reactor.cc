@@ -285,8 +285,11 @@ Connection& Reactor::register_connection(Fd fd, const sockaddr_storage& peer) {
 }
 
 // Admission refused: one non-blocking write of the error (a fresh socket's
-// buffer always has room for 26 bytes), then close.
+// buffer always has room for 26 bytes), then close. What already arrived
+// (a PROXY header, an eager HELLO) is read and dropped first: closing with
+// unread input would send an RST that can destroy the error.
 void Reactor::reject_server_full(Fd fd) {
+  (void)::recv(fd.get(), discard_scratch_.get(), kDiscardScratchBytes, MSG_DONTWAIT);
   static constexpr std::string_view kText = "FLUX_ERROR server-full";
   std::byte frame[kFrameHeaderSize + kText.size()];
   encode_frame_header(static_cast<uint32_t>(kText.size()), frame);
