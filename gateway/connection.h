@@ -130,6 +130,7 @@ class Connection {
   void finish_closing();
   void close_now(CloseReason reason);
   void set_reading(bool on) noexcept;
+  void requeue_read() noexcept;
   void set_writing(bool on) noexcept;
 
   ReactorContext& ctx_;

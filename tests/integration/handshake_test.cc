@@ -100,9 +100,10 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& test) { return std::string(test.param.name); });
 
 // 100 handshakes: every id is 32 lowercase hex (checked by handshake()), all
-// are distinct, and every hex position varies across them. A counter or a
-// timestamp would repeat its leading digits; 128 random bits would not (the
-// chance that one given position is equal in 100 random ids is 16^-99).
+// are distinct, the first 4 digits are the node id (0 by default), and every
+// other hex position varies across them. A counter or a timestamp would
+// repeat its leading digits; 112 random bits would not (the chance that one
+// given position is equal in 100 random ids is 16^-99).
 TEST(HandshakeSessionIds, DistinctAndRandomLooking) {
   GatewayProcess gateway;
   ASSERT_TRUE(gateway.start());
@@ -116,7 +117,9 @@ TEST(HandshakeSessionIds, DistinctAndRandomLooking) {
     EXPECT_TRUE(ids.insert(id).second) << "session id issued twice: " << id;
     for (size_t pos = 0; pos < id.size(); ++pos) digits_at[pos].insert(id[pos]);
   }
-  for (size_t pos = 0; pos < digits_at.size(); ++pos) {
+  for (size_t pos = 0; pos < 4; ++pos)
+    EXPECT_EQ(digits_at[pos], std::set<char>{'0'}) << "hex digit " << pos << " is the node id";
+  for (size_t pos = 4; pos < digits_at.size(); ++pos) {
     EXPECT_GT(digits_at[pos].size(), 1u) << "hex digit " << pos << " never changes";
   }
 }

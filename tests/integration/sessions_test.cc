@@ -782,11 +782,13 @@ TEST_F(SessionsTest, HandshakeTimeoutIsNotResetByInvalidResume) {
 
 // ----------------------------------------------------------------- ids
 
-// 10,000 handshakes, 10,000 distinct ids of 32 lowercase hex, with every
-// bit position and every hex digit near its fair share (a counter, a
-// timestamp or a weak generator would not be).
+// 10,000 handshakes, 10,000 distinct ids of 32 lowercase hex: the first 4
+// digits name the node (--node-id 0x2a here), and every bit position and
+// hex digit of the other 28 is near its fair share (a counter, a timestamp
+// or a weak generator would not be).
 TEST_F(SessionsTest, TenThousandHandshakesGiveDistinctRandomIds) {
-  start({"--resume-window", "0"});  // dropped sessions go at once
+  start({"--resume-window", "0", "--node-id", "42"});  // dropped sessions go at once
+  constexpr size_t kNodeDigits = 4;
   constexpr size_t kSessions = 10'000, kBatch = 250;
   std::set<std::string> ids;
   std::array<int, 128> ones_at{};
@@ -804,7 +806,8 @@ TEST_F(SessionsTest, TenThousandHandshakesGiveDistinctRandomIds) {
       std::string id;
       ASSERT_TRUE(is_fresh_ready(*reply, &id)) << describe_payload(*reply);
       ASSERT_TRUE(ids.insert(id).second) << "id issued twice: " << id;
-      for (size_t i = 0; i < kSessionIdChars; ++i) {
+      ASSERT_EQ(id.substr(0, kNodeDigits), "002a") << id;
+      for (size_t i = kNodeDigits; i < kSessionIdChars; ++i) {
         const int nibble = id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10;
         ++digit_count[static_cast<size_t>(nibble)];
         for (int b = 0; b < 4; ++b) ones_at[i * 4 + static_cast<size_t>(b)] += (nibble >> b) & 1;
@@ -814,12 +817,12 @@ TEST_F(SessionsTest, TenThousandHandshakesGiveDistinctRandomIds) {
   }
   EXPECT_EQ(ids.size(), kSessions);
   // Each bit position: Binomial(10000, 1/2), sd 50; +-400 is 8 sd.
-  for (size_t bit = 0; bit < ones_at.size(); ++bit) {
+  for (size_t bit = kNodeDigits * 4; bit < ones_at.size(); ++bit) {
     EXPECT_NEAR(ones_at[bit], 5000, 400) << "bit " << bit << " of the id is biased";
   }
-  // Each hex digit: about 320,000 / 16 = 20,000, sd ~137; +-1000 is 7 sd.
+  // Each hex digit: about 280,000 / 16 = 17,500, sd ~128; +-900 is 7 sd.
   for (size_t d = 0; d < digit_count.size(); ++d) {
-    EXPECT_NEAR(digit_count[d], 20'000, 1000) << "hex digit " << d;
+    EXPECT_NEAR(digit_count[d], 17'500, 900) << "hex digit " << d;
   }
   EXPECT_TRUE(metric_becomes("flux_sessions_created_total", {}, kSessions));
 }
