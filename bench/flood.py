@@ -52,12 +52,12 @@ import argparse
 import errno
 import json
 import multiprocessing
+import os
 import re
 import resource
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -71,23 +71,11 @@ SAMPLE_PERIOD = 0.25           # 4 RSS samples a second
 WITHIN_MIB = 96
 
 
-def frame(payload):
-    return struct.pack(">I", len(payload)) + payload
-
-
-def recv_exact(sock, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("EOF from the gateway")
-        buf += chunk
-    return bytes(buf)
-
-
-def recv_frame(sock):
-    (length,) = struct.unpack(">I", recv_exact(sock, 4))
-    return recv_exact(sock, length)
+# The framing is fluxclient's (clients/python): the flooders need raw,
+# never-reading sockets, which its client does not offer, but not a codec of
+# their own.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+from fluxclient.codec import encode as frame, recv_frame  # noqa: E402
 
 
 def hello(sock):
