@@ -348,14 +348,7 @@ void Connection::hand_off_when_flushed(unsigned owner, std::string_view id, uint
 void Connection::hand_off_now() {
   const PendingHandoff pending = *pending_handoff_;
   pending_handoff_.reset();
-  set_reading(false);  // off this event_base before the owner's takes the socket
-  set_writing(false);
-  timer_.cancel();
-  write_timer_.cancel();
-  if (paused_by_budget_) {
-    paused_by_budget_ = false;
-    ctx_.output_budget.on_resume();
-  }
+  stop_io();  // off this event_base before the owner's takes the socket
   ConnectionHandoff handoff{std::move(fd_),   peer_, created_ns_, traffic_, pending.session_id,
                             pending.last_seq, {}};
   if (in_block_)
@@ -503,8 +496,7 @@ void Connection::pause_reading() {
 
 void Connection::on_output_budget_relieved() noexcept {
   if (!paused_by_budget_) return;
-  paused_by_budget_ = false;
-  ctx_.output_budget.on_resume();
+  leave_output_budget_pause();
   const bool live = state_ == ConnState::kHandshake || state_ == ConnState::kReady;
   if (live && !paused_by_backpressure_ && !peer_eof_ && !pending_handoff_) set_reading(true);
 }
@@ -570,10 +562,7 @@ void Connection::begin_closing(CloseReason reason, std::optional<ErrorCode> erro
   }
   timer_.arm(ctx_.linger);
   paused_by_backpressure_ = false;
-  if (paused_by_budget_) {  // input is only drained now, never answered
-    paused_by_budget_ = false;
-    ctx_.output_budget.on_resume();
-  }
+  leave_output_budget_pause();        // input is only drained now, never answered
   if (!peer_eof_) set_reading(true);  // to drain input and see the peer's EOF
   flush();
 }
@@ -592,20 +581,29 @@ void Connection::close_now(CloseReason reason) {
   if (session_) ctx_.sessions.detach(*session_);  // ended without BYE: resumable
   session_ = nullptr;
   set_state(ConnState::kClosed);
-  set_reading(false);
-  set_writing(false);
-  timer_.cancel();
-  write_timer_.cancel();
-  if (paused_by_budget_) {
-    paused_by_budget_ = false;
-    ctx_.output_budget.on_resume();
-  }
+  stop_io();
   ctx_.metrics.traffic.bytes_queued.sub(out_.pending_bytes());
   ctx_.output_budget.on_queue_change(out_.pending_bytes(), 0);
   out_.clear();
   in_block_.reset();
   fd_.reset();
   owner_.on_connection_closed(*this);
+}
+
+// No event, no timer, no pause left on this reactor: the connection is
+// closed, or its socket is leaving for another reactor.
+void Connection::stop_io() noexcept {
+  set_reading(false);
+  set_writing(false);
+  timer_.cancel();
+  write_timer_.cancel();
+  leave_output_budget_pause();
+}
+
+void Connection::leave_output_budget_pause() noexcept {
+  if (!paused_by_budget_) return;
+  paused_by_budget_ = false;
+  ctx_.output_budget.on_resume();
 }
 
 void Connection::set_reading(bool on) noexcept {

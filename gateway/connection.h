@@ -131,6 +131,8 @@ class Connection {
   void close_now(CloseReason reason);
   void set_reading(bool on) noexcept;
   void requeue_read() noexcept;
+  void stop_io() noexcept;
+  void leave_output_budget_pause() noexcept;
   void set_writing(bool on) noexcept;
 
   ReactorContext& ctx_;
