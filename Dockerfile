@@ -7,7 +7,8 @@
 # Build stage: Debian 12 with the project's own scripts. setup.sh installs the
 # build packages, Node.js/npm, and runs `npm ci` in dashboard/ (uPlot is
 # embedded in the binary); build.sh configures and builds with CMake + Ninja.
-# Runtime stage: the four shared libraries the binaries link, a non-root user.
+# Runtime stage: the shared libraries the binaries link (libevent, prometheus-cpp,
+# libsystemd for sd_notify), a non-root user.
 
 FROM debian:bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -30,7 +31,7 @@ RUN apt-get update -q \
       libevent-core-2.1-7 \
       libevent-pthreads-2.1-7 \
       libprometheus-cpp-core1.0 \
-      libcpp-httplib0.11 \
+      libsystemd0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin flux
