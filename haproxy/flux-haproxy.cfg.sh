@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Writes the HAProxy configuration of a Flux cluster on stdout.
 #
-#   bash haproxy/flux-haproxy.cfg.sh PORT METRICS_PORT NODE...
+#   bash haproxy/flux-haproxy.cfg.sh [--socket PATH] PORT METRICS_PORT NODE...
 #
 # NODE is ID:ADDR:PORT:METRICS_PORT for each gateway node (started with
 # --node-id ID --proxy-protocol). PORT is the clients' port and METRICS_PORT
 # serves HAProxy's own Prometheus exporter (/metrics) and stats page (/stats),
-# both on 127.0.0.1. Nothing in the output is edited by hand: scripts/cluster.sh
+# both on 127.0.0.1. --socket adds an admin runtime API socket (cluster.sh
+# moves a restarted node's ports through it). Nothing in the output is edited by hand: scripts/cluster.sh
 # regenerates it for every cluster it starts.
 #
 # Routing: the first frame is awaited (up to 1 s). A FLUX_RESUME goes to the
@@ -17,18 +18,20 @@ set -euo pipefail
 
 die() { printf 'flux-haproxy.cfg: error: %s\n' "$*" >&2; exit 2; }
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
 
 # "FLUX_RESUME " (12 bytes) in hex: frame bytes 4..15, before the session id.
 readonly RESUME_HEX=464C55585F524553554D4520
 
 print_global() {
+  local socket=$1
   cat <<CFG
 global
     # Two fds per connection must fit under the common 20000 hard limit.
     maxconn 8000
     # One thread: the cluster runs on small machines next to its nodes.
     nbthread 1
+${socket:+    stats socket ${socket} mode 600 level admin}
 
 defaults
     mode tcp
@@ -114,12 +117,17 @@ parse_nodes() {
 
 main() {
   [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
+  local socket=
+  if [[ ${1:-} == --socket ]]; then
+    socket=${2:?--socket wants a path}
+    shift 2
+  fi
   [[ $# -ge 3 ]] || die "want PORT METRICS_PORT NODE... (try --help)"
   local port=$1 metrics_port=$2 i
   shift 2
   [[ $port =~ ^[0-9]+$ && $metrics_port =~ ^[0-9]+$ ]] || die "ports must be numbers"
   parse_nodes "$@"
-  print_global
+  print_global "$socket"
   print_frontend "$port"
   print_backend_head
   for i in "${!IDS[@]}"; do print_use_server "${IDS[$i]}"; done

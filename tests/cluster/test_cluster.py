@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -54,14 +55,14 @@ class Cluster:
             return r.read().decode()
 
 
-def start_cluster():
+def start_cluster(extra=()):
     if shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed (bash scripts/setup.sh installs it)")
     binary = os.environ.get("FLUX_GATEWAY_BIN")
     if not binary:
         pytest.skip("FLUX_GATEWAY_BIN is not set (CTest sets it)")
     env = dict(os.environ, FLUX_SKIP_SETUP="1", FLUX_GATEWAY_BIN=binary)
-    cmd = ["bash", str(ROOT / "scripts" / "cluster.sh"), "--nodes", str(NODES), "--port", "0"]
+    cmd = ["bash", str(ROOT / "scripts" / "cluster.sh"), "--nodes", str(NODES), "--port", "0", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -266,3 +267,56 @@ def test_killed_node_is_taken_out(cluster):
     for sid in orphans:
         with dial(cluster) as sock:
             assert resume(sock, sid, 3) == "FLUX_INVALID session-unknown"
+
+
+def test_rolling_restart_under_load(tmp_path):
+    control = tmp_path / "control"
+    c = start_cluster(["--control", str(control)])
+    try:
+        stats = {"ok": 0, "failed": 0, "errors": []}
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    with dial(c) as sock:
+                        hello(sock)
+                        echo(sock, [b"load"])
+                    stats["ok"] += 1
+                except (OSError, EOFError, AssertionError) as e:
+                    stats["failed"] += 1
+                    stats["errors"].append(repr(e))
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for w in workers:
+            w.start()
+        try:
+            for i in c.nodes:
+                done = len(read_acks(control))
+                control_write(control, f"restart {i}\n")
+                wait_for(lambda: len(read_acks(control)) > done, 60, f"node {i} to restart")
+                wait_for(lambda: server_status(c, f"node{i}") == "UP", 20, f"node {i} UP again")
+                assert read_acks(control)[-1].startswith(f"restarted node={i} ")
+        finally:
+            stop.set()
+            for w in workers:
+                w.join(timeout=30)
+        assert stats["failed"] == 0, f"{stats['failed']} failed of {stats['ok']}: {stats['errors'][:5]}"
+        assert stats["ok"] > 0
+        for ack in read_acks(control):
+            pid = int(re.search(r"pid=(\d+)", ack).group(1))
+            c.nodes[int(re.search(r"node=(\d+)", ack).group(1))]["pid"] = pid
+    finally:
+        stop_cluster(c)
+
+
+def control_write(control, line):
+    with open(control, "w") as f:
+        f.write(line)
+
+
+def read_acks(control):
+    try:
+        return Path(f"{control}.out").read_text().splitlines()
+    except FileNotFoundError:
+        return []
