@@ -320,3 +320,16 @@ def read_acks(control):
         return Path(f"{control}.out").read_text().splitlines()
     except FileNotFoundError:
         return []
+
+
+def test_fluxbench_churn_through_haproxy(cluster):
+    bench = os.environ.get("FLUX_FLUXBENCH_BIN")
+    if not bench:
+        pytest.skip("FLUX_FLUXBENCH_BIN is not set (CTest sets it)")
+    cmd = [bench, "--port", str(cluster.port), "--conns", "60", "--window", "4", "--churn", "30",
+           "--warmup", "1s", "--duration", "4s", "--json"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"fluxbench exited {run.returncode}: {run.stderr[-2000:]}"
+    churn = json.loads(run.stdout)["churn"]
+    assert churn["drops"] > 0 and churn["resumes"] > 0, churn
+    assert churn["resume_failures"] == 0, churn
