@@ -27,8 +27,7 @@ print_global() {
   local socket=$1
   cat <<CFG
 global
-    # Two fds per connection must fit under the common 20000 hard limit.
-    maxconn 8000
+    # No maxconn: HAProxy derives it from the file descriptor limit it gets.
     # One thread: the cluster runs on small machines next to its nodes.
     nbthread 1
 ${socket:+    stats socket ${socket} mode 600 level admin}
