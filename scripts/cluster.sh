@@ -133,7 +133,8 @@ start_haproxy() {
   for i in "${!NODE_PIDS[@]}"; do
     specs+=("$((i + 1)):${NODE_ADDRS[$i]}:${NODE_PORTS[$i]}:${NODE_MPORTS[$i]}")
   done
-  bash "$ROOT/haproxy/flux-haproxy.cfg.sh" --socket "$TMP/haproxy.sock" "$PORT" "$METRICS_PORT" "${specs[@]}" >"$TMP/haproxy.cfg"
+  bash "$ROOT/haproxy/flux-haproxy.cfg.sh" --socket "$TMP/haproxy.sock" \
+    "$PORT" "$METRICS_PORT" "${specs[@]}" >"$TMP/haproxy.cfg"
   haproxy -db -f "$TMP/haproxy.cfg" >&2 &
   HAPROXY_PID=$!
   # The metrics frontend is polled: a probe of the client port would reach a node.
@@ -168,8 +169,9 @@ PY
 
 # Drains node I, starts it again and moves HAProxy's server to its new ports.
 restart_node() {
-  local i=$1 slot=$(($1 - 1))
+  local i=$1 slot
   [[ $i =~ ^[0-9]+$ && $i -ge 1 && $i -le $NODES ]] || { log "no node '$i'"; return; }
+  slot=$((i - 1))
   log "restarting node $i (pid ${NODE_PIDS[$slot]})"
   # No new connections go to it from here on; its /healthz says so too after SIGTERM.
   haproxy_api "set server flux_nodes/node$i state drain"
