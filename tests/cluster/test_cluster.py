@@ -302,7 +302,7 @@ def test_rolling_restart_under_load(tmp_path):
             for w in workers:
                 w.join(timeout=30)
         assert stats["failed"] == 0, f"{stats['failed']} failed of {stats['ok']}: {stats['errors'][:5]}"
-        assert stats["ok"] > 0
+        assert stats["ok"] >= 100, f"only {stats['ok']} sessions ran during the restarts"
         for ack in read_acks(control):
             pid = int(re.search(r"pid=(\d+)", ack).group(1))
             c.nodes[int(re.search(r"node=(\d+)", ack).group(1))]["pid"] = pid
