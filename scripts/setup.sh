@@ -32,6 +32,13 @@ CORE_PACKAGES=(
   libgmock-dev
 )
 
+# Run a cluster (scripts/cluster.sh): HAProxy balances the nodes, routes
+# resumes by session id and sends them PROXY v2 headers. Installed by default
+# like the core group, since a cluster is one way of running Flux.
+RUN_PACKAGES=(
+  haproxy
+)
+
 # Test tools (--test): clang + its sanitizer runtimes for the ASan/UBSan
 # build, llvm-14 for llvm-symbolizer (readable sanitizer stack traces, since
 # recommends are not installed), prometheus for promtool (metrics exposition
@@ -76,7 +83,8 @@ NODE_PACKAGES=(
 # default (prometheus listens on 9090 = the gateway's --port). Only the
 # promtool binary is wanted, so the service is kept stopped and disabled
 # when this script is the one installing it.
-SERVICE_PACKAGES=(prometheus)
+# haproxy's package starts a haproxy.service; cluster.sh runs its own.
+SERVICE_PACKAGES=(prometheus haproxy)
 
 # --- Helpers -----------------------------------------------------------------
 log() { printf 'setup: %s\n' "$*"; }
@@ -173,10 +181,10 @@ main() {
   parse_args "$@"
   command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script targets Debian 12"
 
-  local wanted=("${CORE_PACKAGES[@]}") group="core"
+  local wanted=("${CORE_PACKAGES[@]}" "${RUN_PACKAGES[@]}") group="core+run"
   if [[ $WANT_TEST -eq 1 ]]; then
     wanted+=("${TEST_PACKAGES[@]}")
-    group="core+test"
+    group="core+run+test"
   fi
 
   command -v npm >/dev/null 2>&1 || wanted+=("${NODE_PACKAGES[@]}")
