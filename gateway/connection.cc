@@ -59,7 +59,14 @@ void Connection::start() {
   awaiting_proxy_header_ = ctx_.options.proxy_protocol && !handed_in_;
   set_state(ConnState::kHandshake);
   set_reading(true);
-  timer_.arm(ctx_.handshake_timeout);
+  if (!handed_in_ || !ctx_.handshake_timeout.enabled()) return timer_.arm(ctx_.handshake_timeout);
+  // Handed in: the handshake deadline set when the connection was accepted
+  // still holds, or a client could renew it by resuming across reactors.
+  const auto deadline_ns =
+      created_ns_ +
+      static_cast<uint64_t>(std::chrono::nanoseconds(ctx_.options.handshake_timeout).count());
+  const uint64_t now_ns = monotonic_ns();
+  timer_.arm_after(std::chrono::nanoseconds(deadline_ns > now_ns ? deadline_ns - now_ns : 0));
 }
 
 void Connection::shut_down_for_server_exit() {
@@ -292,15 +299,17 @@ void Connection::handle_handshake(std::string_view payload) {
 
 // Section 7. After FLUX_INVALID the connection stays in HANDSHAKE and its
 // handshake timer runs on.
-void Connection::handle_resume(std::string_view id, uint64_t last_seq) {
+void Connection::handle_resume(std::string_view id, uint64_t last_seq, bool may_hand_off) {
   if (!is_well_formed_session_id(id)) {
     ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
     return queue("FLUX_INVALID session-unknown");
   }
   SessionTable::ResumeOutcome outcome = ctx_.sessions.resume(id, last_seq, *this);
-  // Another reactor owns the session: go there (once; a connection that
-  // was handed over finds its session here or nowhere).
-  if (outcome.elsewhere && !handed_in_)
+  // Another reactor owns the session: go there. The resume a connection was
+  // handed in with is answered here (sessions never move, so the directory
+  // cannot send it on again); a later one, after FLUX_INVALID, may name a
+  // session of any reactor, as on one reactor.
+  if (outcome.elsewhere && may_hand_off)
     return hand_off_when_flushed(*outcome.elsewhere, id, last_seq);
   if (outcome.elsewhere) {
     ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
@@ -381,7 +390,7 @@ void Connection::start_handed_over(ConnectionHandoff handoff) {
     in_begin_ = 0;
     in_end_ = handoff.unparsed_input.size();
   }
-  handle_resume(view(handoff.session_id), handoff.last_seq);
+  handle_resume(view(handoff.session_id), handoff.last_seq, /*may_hand_off=*/false);
   if (in_block_) process_input(kMetricsEnabled ? monotonic_ns() : 0);
   if (state_ == ConnState::kClosed) return;
   if (in_begin_ == in_end_) in_block_.reset();

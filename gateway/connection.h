@@ -103,7 +103,9 @@ class Connection {
   bool take_proxy_header();
   void refuse_proxy_header(ProxyHeaderError error);
   void handle_handshake(std::string_view payload);
-  void handle_resume(std::string_view id, uint64_t last_seq);
+  // `may_hand_off` is false for the resume a connection was handed in with:
+  // the reactor the directory named answers it, whatever it finds.
+  void handle_resume(std::string_view id, uint64_t last_seq, bool may_hand_off = true);
   void hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq);
   void hand_off_now();
   void become_ready(Session& session);
@@ -153,7 +155,7 @@ class Connection {
   bool paused_by_budget_ = false;        // reactor over its --max-pending-total share
   bool write_side_shut_ = false;
   bool peer_eof_ = false;
-  bool handed_in_ = false;              // arrived by hand-off: never handed on again
+  bool handed_in_ = false;              // arrived by hand-off (no PROXY header follows)
   bool awaiting_proxy_header_ = false;  // --proxy-protocol: nothing is Flux before it
   bool handed_off_ = false;             // left for another reactor (state kClosed, not counted)
 

@@ -1,5 +1,7 @@
 #include "gateway/timer.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -28,12 +30,27 @@ Timer::Timer(event_base* base, event_callback_fn callback, void* arg)
 }
 
 void Timer::arm(const CommonTimeout& timeout) noexcept {
-  if (timeout.enabled()) evtimer_add(event_.get(), timeout.get());
-  else evtimer_del(event_.get());
+  if (timeout.enabled())
+    evtimer_add(event_.get(), timeout.get());
+  else
+    evtimer_del(event_.get());
 }
 
-void Timer::cancel() noexcept { evtimer_del(event_.get()); }
+void Timer::arm_after(std::chrono::nanoseconds delay) noexcept {
+  const auto us =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(delay).count());
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(us / 1'000'000);
+  tv.tv_usec = static_cast<suseconds_t>(us % 1'000'000);
+  evtimer_add(event_.get(), &tv);
+}
 
-bool Timer::pending() const noexcept { return evtimer_pending(event_.get(), nullptr) != 0; }
+void Timer::cancel() noexcept {
+  evtimer_del(event_.get());
+}
+
+bool Timer::pending() const noexcept {
+  return evtimer_pending(event_.get(), nullptr) != 0;
+}
 
 }  // namespace flux

@@ -12,6 +12,8 @@
 #include <event2/event.h>
 #include <sys/time.h>
 
+#include <chrono>
+
 #include "gateway/libevent_ptr.h"
 #include "gateway/options.h"
 
@@ -38,6 +40,9 @@ class Timer {
   Timer(event_base* base, event_callback_fn callback, void* arg);
 
   void arm(const CommonTimeout& timeout) noexcept;
+  // An ordinary (heap) deadline, for the rare timer that cannot use a
+  // common timeout: `delay` <= 0 fires on the next loop turn.
+  void arm_after(std::chrono::nanoseconds delay) noexcept;
   void cancel() noexcept;
   bool pending() const noexcept;
 

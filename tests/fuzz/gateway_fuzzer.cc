@@ -115,7 +115,6 @@ constexpr std::chrono::milliseconds kLongTime{60'000};
 
 // FLUX_FUZZ_TRACE=1 prints every action, write and checked frame (to debug a finding).
 bool g_trace = false;
-bool g_multi_reactor = false;  // FLUX_FUZZ_MULTI_REACTOR=1
 
 __attribute__((format(printf, 1, 2))) void trace(const char* format, ...) {
   if (!g_trace) return;
@@ -308,10 +307,7 @@ Config decode_config(Reader& in) {
   o.read_budget = (a >> 7) ? 1 : 16;
   o.max_connections = kMaxConnections[b & 3];
   c.server_buffer_bytes = (b >> 2) & 1 ? 4096 : 0;
-  // Multi-reactor mode only with FLUX_FUZZ_MULTI_REACTOR=1: it has an open
-  // finding (tests/fuzz/findings/multi-reactor-resume-after-bad-seq), so
-  // CI's 60 s run leaves it out until that is understood.
-  c.reactors = (b >> 3) & 1 && g_multi_reactor ? 2 : 1;
+  c.reactors = (b >> 3) & 1 ? 2 : 1;
   c.proxy_protocol = (b >> 4) & 1;
   o.proxy_protocol = c.proxy_protocol;
   return c;
@@ -1171,8 +1167,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   signal(SIGPIPE, SIG_IGN);  // the gateway uses MSG_NOSIGNAL; this guards the harness
   const char* trace = getenv("FLUX_FUZZ_TRACE");
   flux::fuzz::g_trace = trace && *trace && *trace != '0';
-  const char* multi = getenv("FLUX_FUZZ_MULTI_REACTOR");
-  flux::fuzz::g_multi_reactor = multi && *multi && *multi != '0';
   return 0;
 }
 

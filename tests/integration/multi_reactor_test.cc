@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "integration/deadline.h"
@@ -36,8 +38,10 @@ uint16_t local_port(const TestClient& client) {
 
 class MultiReactorTest : public ::testing::Test {
  protected:
+  virtual std::vector<std::string> flags() const { return {"--reactors", "4"}; }
+
   void SetUp() override {
-    ASSERT_TRUE(gateway_.start({"--reactors", "4"}));
+    ASSERT_TRUE(gateway_.start(flags()));
     http_ = std::make_unique<httplib::Client>("127.0.0.1", gateway_.metrics_port());
     http_->set_read_timeout(5, 0);
   }
@@ -57,9 +61,18 @@ class MultiReactorTest : public ::testing::Test {
     while (Clock::now() < deadline) {
       if (auto listing = get_json("/connections?limit=10000"))
         for (const json& row : (*listing)["connections"])
-          if (row["peer"].get<std::string>().ends_with(suffix)) return row["reactor"].get<std::string>();
+          if (row["peer"].get<std::string>().ends_with(suffix))
+            return row["reactor"].get<std::string>();
     }
     return std::nullopt;
+  }
+
+  // A handshaken client and the reactor that holds its session.
+  std::pair<std::string, std::string> open_session(TestClient& client) {
+    std::string id;
+    EXPECT_TRUE(client.connect(gateway_.port()));
+    EXPECT_TRUE(client.handshake(after(kPromptWait), &id));
+    return {id, reactor_of(client).value_or("?")};
   }
 
   // A connection (not yet handshaken) served by a reactor other than `avoid`.
@@ -80,8 +93,10 @@ class MultiReactorTest : public ::testing::Test {
 
 // Sends n numbered data frames and reads their echoes back.
 void echo_numbered(TestClient& client, int from, int n) {
-  for (int i = from; i < from + n; ++i) ASSERT_TRUE(client.send_frame("frame-" + std::to_string(i)));
-  for (int i = from; i < from + n; ++i) ASSERT_TRUE(client.expect_frame("frame-" + std::to_string(i)));
+  for (int i = from; i < from + n; ++i)
+    ASSERT_TRUE(client.send_frame("frame-" + std::to_string(i)));
+  for (int i = from; i < from + n; ++i)
+    ASSERT_TRUE(client.expect_frame("frame-" + std::to_string(i)));
 }
 
 TEST_F(MultiReactorTest, ResumeOnAnotherReactorReplaysWhatWasMissed) {
@@ -141,6 +156,75 @@ TEST_F(MultiReactorTest, CrossReactorResumeRefusalsMatchTheLocalOnes) {
   ASSERT_TRUE(ready.has_value());
   EXPECT_TRUE(ready->starts_with("FLUX_READY "));
   echo_numbered(first, 3, 2);
+}
+
+// Found by the fuzzer's two-reactor mode: a connection handed to another
+// reactor for a resume that was refused is still in HANDSHAKE, and its next
+// resume may name a session of any reactor; it used to get session-unknown
+// for a live session unless that session happened to live where it was.
+TEST_F(MultiReactorTest, AResumeAfterARefusedHandedResumeFollowsItsOwnSession) {
+  TestClient holder_a, holder_b;
+  const auto [id_a, home_a] = open_session(holder_a);
+  std::pair<std::string, std::string> b;
+  for (int attempt = 0; attempt < 64 && (b.second.empty() || b.second == home_a); ++attempt) {
+    holder_b = TestClient{};
+    b = open_session(holder_b);
+  }
+  const auto& [id_b, home_b] = b;
+  ASSERT_NE(home_b, home_a) << "64 sessions all on reactor " << home_a;
+  echo_numbered(holder_b, 1, 3);
+
+  TestClient resumer = connect_elsewhere(home_a);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(resumer.send_frame("FLUX_RESUME " + id_a + " 9"));
+  ASSERT_TRUE(resumer.expect_frame("FLUX_INVALID bad-seq"));
+  ASSERT_TRUE(resumer.send_frame("FLUX_RESUME " + id_b + " 1"));
+  ASSERT_TRUE(resumer.expect_frame("FLUX_READY " + id_b + " 3"));
+  ASSERT_TRUE(resumer.expect_frame("frame-2"));
+  ASSERT_TRUE(resumer.expect_frame("frame-3"));
+  ASSERT_TRUE(holder_b.expect_frame("FLUX_ERROR session-taken-over"));
+  echo_numbered(resumer, 4, 2);
+  EXPECT_EQ(reactor_of(resumer), home_b);
+}
+
+// Each hand-off starts the connection anew on the owner's reactor; the
+// handshake deadline set at accept must come along, or a client that keeps
+// sending refused resumes across reactors would never be timed out.
+class MultiReactorHandshakeTest : public MultiReactorTest {
+ protected:
+  std::vector<std::string> flags() const override {
+    return {"--reactors", "2", "--handshake-timeout", "1s"};
+  }
+};
+
+TEST_F(MultiReactorHandshakeTest, HandOffsDoNotRenewTheHandshakeDeadline) {
+  TestClient holder_a, holder_b;
+  const auto [id_a, home_a] = open_session(holder_a);
+  std::pair<std::string, std::string> b;
+  for (int attempt = 0; attempt < 64 && (b.second.empty() || b.second == home_a); ++attempt) {
+    holder_b = TestClient{};
+    b = open_session(holder_b);
+  }
+  ASSERT_NE(b.second, home_a) << "64 sessions all on reactor " << home_a;
+
+  TestClient bouncer;
+  ASSERT_TRUE(bouncer.connect(gateway_.port()));
+  const auto accepted = Clock::now();
+  const Deadline give_up = after(std::chrono::seconds(10));
+  std::optional<std::string> last;
+  for (int i = 0; Clock::now() < give_up; ++i) {
+    // Refused (bad-seq) resumes of sessions on alternate reactors: every
+    // one after the first moves the connection.
+    if (!bouncer.send_frame("FLUX_RESUME " + (i % 2 ? b.first : id_a) + " 99")) break;
+    last = bouncer.read_frame();
+    if (!last || *last != "FLUX_INVALID bad-seq") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));  // pacing, not waiting
+  }
+  ASSERT_TRUE(last.has_value()) << "closed without the handshake-timeout error";
+  EXPECT_EQ(*last, "FLUX_ERROR handshake-timeout");
+  EXPECT_LT(Clock::now() - accepted, std::chrono::seconds(5))
+      << "timed out only when the test gave up: hand-offs renewed the deadline";
+  EXPECT_TRUE(bouncer.wait_closed());
 }
 
 TEST_F(MultiReactorTest, ConnectionsSpreadOverEveryReactor) {
