@@ -57,10 +57,11 @@ TEST_PACKAGES+=(
   chromium
 )
 
-# Observability proof (tests/observability): Python for the test,
-# docker-compose for `docker-compose config` (works without an engine).
+# Observability proof (tests/observability, tests/cluster): Python for the
+# tests, PyYAML to read prometheus.yml and the rules, docker-compose for
+# `docker-compose config` (works without an engine).
 TEST_PACKAGES+=(
-  python3 python3-pytest
+  python3 python3-pytest python3-yaml
   docker-compose
 )
 

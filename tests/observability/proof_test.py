@@ -397,15 +397,24 @@ def walk_panels(panels):
 RANGE_RE = re.compile(r"\[([^\]]*)\]")
 
 
+def cluster_panel_ids(dash):
+    """Panels of the Cluster row: fleet-wide (job="flux-cluster"), proven
+    against a real cluster by tests/cluster/test_cluster_observability.py."""
+    return {c.get("id") for p in dash["panels"] if p.get("type") == "row" and p.get("title") == "Cluster"
+            for c in walk_panels(p.get("panels", []))}
+
+
 def check_dashboard(chk, dash):
     names = {v.get("name") for v in dash.get("templating", {}).get("list", [])}
     chk.ok({"instance", "reactor"} <= names, f"dashboard variables: want instance and reactor, have {names}")
     rows = [p["title"] for p in walk_panels(dash["panels"]) if p.get("type") == "row"]
-    for want in ("Overview", "Event loop", "Memory", "Process", "Sessions"):
+    for want in ("Overview", "Event loop", "Memory", "Process", "Sessions", "Cluster"):
         chk.ok(want in rows, f"dashboard has no '{want}' row (rows: {rows})")
     ids = [p.get("id") for p in walk_panels(dash["panels"])]
     chk.ok(len(ids) == len(set(ids)) and None not in ids, f"panel ids not unique: {ids}")
     chk.ok(dash.get("uid") and dash.get("title"), "dashboard needs a uid and a title")
+    cluster = cluster_panel_ids(dash)
+    chk.ok(bool(cluster), "the Cluster row has no panels (a collapsed row holds its panels)")
     for p in walk_panels(dash["panels"]):
         if p.get("type") == "row":
             continue
@@ -422,6 +431,11 @@ def check_dashboard(chk, dash):
             for rng in RANGE_RE.findall(expr):
                 chk.ok(rng == "$__rate_interval",
                        f"panel '{title}': range [{rng}] should be [$__rate_interval]: {expr}")
+            if p.get("id") in cluster:
+                for sel in re.findall(r"\b((?:flux|haproxy)_[a-z_]+|up)(\{[^}]*\})", expr):
+                    chk.ok('job="flux-cluster"' in sel[1],
+                           f"panel '{title}': {sel[0]} is not selected by job=\"flux-cluster\"")
+                continue
             for sel in re.findall(r"\b((?:flux|process)_[a-z_]+)(\{[^}]*\})?", expr):
                 chk.ok('instance=~"$instance"' in (sel[1] or ""),
                        f"panel '{title}': {sel[0]} not filtered by $instance")
@@ -433,7 +447,8 @@ def check_dashboard(chk, dash):
 def check_compose(chk, src, compose_bin):
     path = os.path.join(src, "docker-compose.yml")
     if compose_bin:
-        rc, out = run_tool([compose_bin, "-f", path, "--profile", "load", "config", "--quiet"], cwd=src)
+        rc, out = run_tool([compose_bin, "-f", path, "--profile", "load", "--profile", "cluster",
+                            "config", "--quiet"], cwd=src)
         chk.ok(rc == 0, f"docker-compose config exited {rc}:\n{out}")
         if rc == 0:
             log(f"{compose_bin} config: ok")
@@ -470,6 +485,7 @@ def check_compose(chk, src, compose_bin):
                 chk.ok(host in (doc.get("volumes") or {}), f"service {name}: named volume {host} undeclared")
     # fluxbench runs under a profile only
     chk.ok("load" in services.get("fluxbench", {}).get("profiles", []), "fluxbench is not under the 'load' profile")
+    check_compose_cluster(chk, services)
 
     def host_path(service, container_path):
         for (svc, target), host in mounts.items():
@@ -521,6 +537,26 @@ def check_compose(chk, src, compose_bin):
         chk.ok("flux-gateway" in jobs, f"alerts.yml selects job=\"flux-gateway\"; jobs are {jobs}")
     ports = " ".join(str(p) for p in services.get("gateway", {}).get("ports", []))
     chk.ok("9090:9090" in ports and "9100:9100" in ports, f"gateway ports {ports}")
+
+
+def check_compose_cluster(chk, services):
+    """The "cluster" profile: nodes named as prometheus.yml's flux-cluster job
+    finds them, each with its own --node-id and --proxy-protocol, and
+    HAProxy on the ports the job scrapes (9190 clients, 8405 exporter)."""
+    nodes = sorted(n for n in services if re.fullmatch(r"node-\d+", n))
+    chk.ok(len(nodes) >= 3, f"compose cluster profile: want node-1..node-3, have {nodes}")
+    ids = set()
+    for n in nodes + ["haproxy"]:
+        chk.ok("cluster" in services.get(n, {}).get("profiles", []), f"service {n} is not under the 'cluster' profile")
+    for n in nodes:
+        cmd = [str(c) for c in services[n].get("command", [])]
+        chk.ok("--proxy-protocol" in cmd, f"{n}: no --proxy-protocol (HAProxy sends PROXY v2)")
+        node_id = cmd[cmd.index("--node-id") + 1] if "--node-id" in cmd else None
+        chk.ok(node_id == n.split("-")[1], f"{n}: --node-id {node_id}, want {n.split('-')[1]} (HAProxy routes by it)")
+        ids.add(node_id)
+    chk.ok(len(ids) == len(nodes), f"compose nodes share node ids: {ids}")
+    ports = " ".join(str(p) for p in services.get("haproxy", {}).get("ports", []))
+    chk.ok("9190:9190" in ports and "8405:8405" in ports, f"haproxy ports {ports}")
 
 
 def check_dockerfile(chk, src, binaries):
@@ -824,6 +860,7 @@ def main():
         with open(os.path.join(src, "grafana/dashboards/flux-gateway.json")) as f:
             dash = json.load(f)
         check_dashboard(chk, dash)
+        cluster = cluster_panel_ids(dash)
         compose_bin = shutil.which("docker-compose")
         check_compose(chk, src, compose_bin)
         check_dockerfile(chk, src, [gateway] + ([fluxbench] if fluxbench else []))
@@ -957,7 +994,7 @@ def main():
             ctx = {"held": args.held, "elapsed": time.monotonic() - t0, "max_fds": max_fds, "phase": phase}
             log(f"dashboard expressions at {phase} time {at:.1f}")
             for p in walk_panels(dash["panels"]):
-                if p.get("type") == "row":
+                if p.get("type") == "row" or p.get("id") in cluster:
                     continue
                 unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit", "short")
                 lo, hi = UNIT_BOUNDS.get(unit, (-math.inf, math.inf))
