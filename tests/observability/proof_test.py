@@ -381,7 +381,9 @@ def load_yaml(path):
 def check_promtool(chk, promtool, src):
     for argv in (["check", "config", "prometheus/prometheus.yml"],
                  ["check", "rules", "prometheus/alerts.yml"],
-                 ["test", "rules", "prometheus/alerts_test.yml"]):
+                 ["test", "rules", "prometheus/alerts_test.yml"],
+                 ["check", "rules", "prometheus/cluster-alerts.yml"],
+                 ["test", "rules", "prometheus/cluster-alerts_test.yml"]):
         rc, out = run_tool([promtool] + argv, cwd=src)
         chk.ok(rc == 0, f"promtool {' '.join(argv)} exited {rc}:\n{out}")
         if rc == 0:
