@@ -1,5 +1,8 @@
 #include "bench/fluxbench/handshake.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <charconv>
 
@@ -74,6 +77,28 @@ std::string control_label(std::string_view payload) {
     if (c < 0x20 || c > 0x7e) c = '?';
   }
   return label.empty() ? "(empty frame)" : label;
+}
+
+}  // namespace flux::bench
+
+namespace flux::bench {
+
+std::string proxy_v2_header(int fd) {
+  sockaddr_in local{}, peer{};
+  socklen_t local_len = sizeof local, peer_len = sizeof peer;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      local.sin_family != AF_INET || peer.sin_family != AF_INET) {
+    return {};
+  }
+  // Signature, version 2 + PROXY, TCP over IPv4, 12 address bytes.
+  std::string header("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+  // Addresses and ports are in network byte order on the wire, as in sockaddr_in.
+  header.append(reinterpret_cast<const char*>(&local.sin_addr), 4);
+  header.append(reinterpret_cast<const char*>(&peer.sin_addr), 4);
+  header.append(reinterpret_cast<const char*>(&local.sin_port), 2);
+  header.append(reinterpret_cast<const char*>(&peer.sin_port), 2);
+  return header;
 }
 
 }  // namespace flux::bench

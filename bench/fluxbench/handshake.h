@@ -35,6 +35,12 @@ std::string resume_frame(std::string_view session_id, uint64_t last_seq);
 bool parse_resume_reply(std::string_view payload, std::string_view session_id,
                         uint64_t& seq) noexcept;
 
+// --proxy-v2: the PROXY protocol v2 header a balancer would send ahead of
+// this connection's first byte (command PROXY, TCP over IPv4, source = the
+// socket's local address, destination = its peer). Empty if the socket's
+// addresses cannot be read or are not IPv4.
+std::string proxy_v2_header(int fd);
+
 // True if the payload starts with "FLUX_" (a control message).
 bool is_control(std::string_view payload) noexcept;
 

@@ -191,6 +191,10 @@ ParseOutcome parse_options(int argc, char** argv) {
       options.allow_remote = true;
       continue;
     }
+    if (arg == "--proxy-v2") {
+      options.proxy_v2 = true;
+      continue;
+    }
     std::string_view value;
     bool inline_value = false;
     if (const auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -220,6 +224,8 @@ target
                          unless --allow-remote)
   --port N               server port (default 9090)
   --allow-remote         allow a non-loopback --host / --stats-url
+  --proxy-v2             start each connection with a PROXY v2 header (a node run
+                         with --proxy-protocol, loaded without its balancer)
 connections
   --conns N              connections (default 100); each handshakes with FLUX_HELLO
   --threads N            client threads, each with its own epoll loop (default 1)

@@ -27,6 +27,10 @@ struct Options {
   bool host_is_loopback = true;
   uint16_t port = 9090;
   bool allow_remote = false;
+  // Open every connection with a PROXY protocol v2 header carrying its own
+  // addresses, as HAProxy's send-proxy-v2 does: for a node started with
+  // --proxy-protocol, loaded straight instead of through its balancer.
+  bool proxy_v2 = false;
 
   unsigned threads = 1;
   uint32_t conns = 100;

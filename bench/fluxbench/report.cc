@@ -57,6 +57,7 @@ Json config_json(const Options& o) {
       {"rate_per_second", open ? Json(o.rate) : Json(nullptr)},
       {"size_bytes", o.size},
       {"src_ips", o.src_ips},
+      {"proxy_v2", o.proxy_v2},
       {"connect_rate_per_second", o.connect_rate > 0 ? Json(o.connect_rate) : Json(nullptr)},
       {"warmup_seconds", ns_to_seconds(o.warmup_ns)},
       {"duration_seconds", ns_to_seconds(o.duration_ns)},

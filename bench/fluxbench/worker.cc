@@ -60,7 +60,8 @@ Worker::Worker(const Options& options, const Target& target, RunControl& control
   }
   const double share = static_cast<double>(conn_count) / static_cast<double>(options.conns);
   connect_rate_ = options.connect_rate * share;
-  if (options.churn_rate > 0 && conn_count > 0) drop_period_ns_ = 1e9 / (options.churn_rate * share);
+  if (options.churn_rate > 0 && conn_count > 0)
+    drop_period_ns_ = 1e9 / (options.churn_rate * share);
 }
 
 // ---------------------------------------------------------------- phases
@@ -208,10 +209,9 @@ void Worker::hard_stop() {
   const bool interrupted = control_.stop.load(std::memory_order_relaxed);
   for (Connection& c : conns_) {
     if (!c.open()) continue;
-    const bool resuming =
-        c.state == ConnState::kReconnecting || c.state == ConnState::kResuming;
-    if (!interrupted && (c.state == ConnState::kReady || c.state == ConnState::kByeSent ||
-                         resuming)) {
+    const bool resuming = c.state == ConnState::kReconnecting || c.state == ConnState::kResuming;
+    if (!interrupted &&
+        (c.state == ConnState::kReady || c.state == ConnState::kByeSent || resuming)) {
       if (resuming) note("hard stop: resume unfinished");
       if (!c.sent.empty()) note("hard stop: frames never echoed", c.sent.size());
       lose_in_flight(c);
@@ -290,8 +290,10 @@ void Worker::on_connected(Connection& c) {
     return;
   }
   const auto hello = hello_frame();
-  const ssize_t n = ::send(c.fd.get(), hello.data(), hello.size(), MSG_NOSIGNAL);
-  if (n != static_cast<ssize_t>(hello.size())) {
+  std::string first = options_.proxy_v2 ? proxy_v2_header(c.fd.get()) : std::string();
+  first.append(reinterpret_cast<const char*>(hello.data()), hello.size());
+  const ssize_t n = ::send(c.fd.get(), first.data(), first.size(), MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(first.size())) {
     fail(c, counters_.handshake_failed, "handshake: could not send FLUX_HELLO");
     return;
   }
@@ -562,9 +564,8 @@ void Worker::try_finish(Connection& c, uint64_t now) {
 // the measured window only; a bounded number per turn.
 void Worker::churn_tick(uint64_t now) {
   constexpr unsigned kMaxDropsPerTurn = 64;
-  for (unsigned n = 0; n < kMaxDropsPerTurn && next_drop_ns_ <= now &&
-                       next_drop_ns_ < timeline_.end_ns;
-       ++n) {
+  for (unsigned n = 0;
+       n < kMaxDropsPerTurn && next_drop_ns_ <= now && next_drop_ns_ < timeline_.end_ns; ++n) {
     next_drop_ns_ += static_cast<uint64_t>(drop_period_ns_);
     // The next READY connection, round-robin.
     Connection* victim = nullptr;
@@ -620,7 +621,8 @@ void Worker::on_reconnected(Connection& c) {
     resume_failed(c, "resume: connect: " + errno_text(error));
     return;
   }
-  const std::string frame = resume_frame(c.session_id, c.expect_counter - 1);
+  const std::string frame = (options_.proxy_v2 ? proxy_v2_header(c.fd.get()) : std::string()) +
+                            resume_frame(c.session_id, c.expect_counter - 1);
   const ssize_t n = ::send(c.fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL);
   if (n != static_cast<ssize_t>(frame.size())) {
     resume_failed(c, "resume: could not send FLUX_RESUME");
@@ -682,7 +684,7 @@ void Worker::expire_resumes(uint64_t now) {
     if (c.state != ConnState::kReconnecting && c.state != ConnState::kResuming) return true;
     if (c.deadline_ns > now) return false;
     resume_failed(c, c.state == ConnState::kReconnecting ? "resume: connect timed out"
-                                                          : "resume: no FLUX_READY in time");
+                                                         : "resume: no FLUX_READY in time");
     return true;
   });
 }

@@ -372,3 +372,23 @@ def test_compose_haproxy_config_is_the_generators_output():
         pytest.skip("haproxy is not installed (bash scripts/setup.sh installs it)")
     check = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_fluxbench_proxy_v2_straight_to_a_node(cluster):
+    """Benchmarks that need more connections than HAProxy's descriptors allow
+    load the nodes straight: fluxbench --proxy-v2 speaks for the balancer."""
+    bench = os.environ.get("FLUX_FLUXBENCH_BIN")
+    if not bench:
+        pytest.skip("FLUX_FLUXBENCH_BIN is not set (CTest sets it)")
+    node = cluster.nodes[1]
+    base = [bench, "--host", node["addr"], "--port", str(node["port"]), "--conns", "20", "--window", "2",
+            "--warmup", "200ms", "--duration", "1s", "--grace", "1s", "--connect-timeout", "2s", "--json",
+            "--no-progress"]
+    straight = subprocess.run([*base, "--proxy-v2"], capture_output=True, text=True, timeout=60)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    result = json.loads(straight.stdout)
+    assert result["connections"]["ready"] == 20 and result["errors"] == 0, result["connections"]
+    before = missing_header_errors(cluster, 1)
+    bare = subprocess.run(base, capture_output=True, text=True, timeout=60)
+    assert bare.returncode != 0 and json.loads(bare.stdout)["connections"]["ready"] == 0
+    wait_for(lambda: missing_header_errors(cluster, 1) >= before + 20, 10, "20 headerless connections counted")
