@@ -16,18 +16,13 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 import yaml
+from prometheus_support import Prometheus, cluster_job
 
 from test_cluster import ROOT, dial, echo, hello, node_of, recv_frame, resume, session_with_echoes
 from test_cluster import cluster, wait_for  # noqa: F401 - cluster is a fixture
@@ -37,89 +32,21 @@ RATE_INTERVAL = "4s"  # what Grafana's $__rate_interval is for a 1 s scrape
 SCRAPE_WAIT = 30  # seconds for Prometheus to see a change
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Prom:
-    def __init__(self, port):
-        self.base = f"http://127.0.0.1:{port}/api/v1"
-
-    def api(self, path, **params):
-        url = f"{self.base}/{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as r:
-                doc = json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            doc = json.loads(e.read())
-        assert doc.get("status") == "success", f"{path} {params}: {doc.get('error')}"
-        return doc["data"]
-
-    def query(self, expr, at=None):
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = self.api("query", **params)
-        if data["resultType"] == "scalar":
-            return [({}, float(data["result"][1]))]
-        return [(s["metric"], float(s["value"][1])) for s in data["result"]]
-
-
-def cluster_job(cluster):
-    """prometheus.yml's flux-cluster job, its DNS names given as static targets."""
-    with open(ROOT / "prometheus" / "prometheus.yml") as f:
-        jobs = {j["job_name"]: j for j in yaml.safe_load(f)["scrape_configs"]}
-    job = dict(jobs["flux-cluster"])
-    address = {f"node-{i}": f"{n['addr']}:{n['mport']}" for i, n in cluster.nodes.items()}
-    address["haproxy"] = f"127.0.0.1:{cluster.haproxy_metrics_port}"
-    static = []
-    for sd in job.pop("dns_sd_configs"):
-        for name in sd["names"]:
-            assert name in address, f"prometheus.yml names {name}, which the cluster does not have"
-            static.append({"targets": [address.pop(name)], "labels": {"__meta_dns_name": name}})
-    assert not address, f"prometheus.yml does not scrape {sorted(address)}"
-    job["static_configs"] = static
-    return job
-
-
 @pytest.fixture
 def prometheus(cluster, tmp_path):
-    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-    if not os.access(binary, os.X_OK):
-        pytest.fail("prometheus is not installed (bash scripts/setup.sh --test installs it)")
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(ROOT / "prometheus" / "cluster-alerts.yml")],
-        "scrape_configs": [cluster_job(cluster)],
-    }
-    path = tmp_path / "prometheus.yml"
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-    port = free_port()
-    log = open(tmp_path / "prometheus.log", "wb")
-    proc = subprocess.Popen([binary, f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    nodes = {i: f"{n['addr']}:{n['mport']}" for i, n in cluster.nodes.items()}
+    job = cluster_job(nodes, f"127.0.0.1:{cluster.haproxy_metrics_port}")
+    names = [n for sd in job.get("static_configs", []) for n in [sd["labels"]["__meta_dns_name"]]]
+    assert sorted(names) == ["haproxy", "node-1", "node-2", "node-3"], f"prometheus.yml's job scrapes {names}"
     try:
-        prom = Prom(port)
-
-        def targets_up():
-            try:
-                return len(prom.query('up{job="flux-cluster"} == 1')) == 4
-            except (OSError, ValueError, AssertionError):  # not ready yet: 503, not JSON
-                return False
-
-        wait_for(targets_up, SCRAPE_WAIT, "Prometheus to scrape 3 nodes and HAProxy")
-        yield prom
+        prom = Prometheus(tmp_path, job, [ROOT / "prometheus" / "cluster-alerts.yml"])
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
+    try:
+        assert prom.wait_for_targets(4, SCRAPE_WAIT), "Prometheus did not scrape 3 nodes and HAProxy"
+        yield prom.api
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+        prom.stop()
 
 
 class HeldLoad:
