@@ -44,7 +44,7 @@ RUN_PACKAGES=(
 # recommends are not installed), prometheus for promtool (metrics exposition
 # checks), procps (ps/pgrep), curl (HTTP endpoints).
 TEST_PACKAGES=(
-  clang-14
+  clang-14 clang-format-14
   libclang-rt-14-dev
   llvm-14
   prometheus
