@@ -12,6 +12,7 @@ and picks blocks. Python 3 standard library only; gnuplot draws the plot.
 """
 
 import argparse
+import decimal
 import glob
 import json
 import math
@@ -194,6 +195,11 @@ def cpu_ns(r, name):
     return jround(cpu / 100 * 1e9 / fps) if cpu and fps > 0 else None
 
 
+def two_decimals(v):
+    """A ratio string such as "1.355" to 2 decimals, half up as one reads it."""
+    return str(decimal.Decimal(str(v)).quantize(decimal.Decimal("0.01"), decimal.ROUND_HALF_UP))
+
+
 def cost_pct(ratio_str):
     """(1 - r) * 100, to one decimal."""
     return "%.1f" % ((1 - float(ratio_str)) * 100)
@@ -229,9 +235,7 @@ def seed_section(t, r, st):
     a0, a1 = num(seed.get("rss0")) or 0, num(seed.get("rss1")) or 0
     ready_failed = None
     if r("seed", "connections") is not None:
-        ready_failed = (r("seed", "connections.connect_failed") or 0) + (
-            r("seed", "connections.handshake_failed") or 0
-        )
+        ready_failed = sum(r("seed", f"connections.{k}_failed") or 0 for k in ("connect", "handshake"))
     return t.text(
         "seed",
         conns=conns,
@@ -282,11 +286,13 @@ def seed_section(t, r, st):
     )
 
 
+def fps(r, prefix, rounds):
+    """frames/s of the runs PREFIX-1 .. PREFIX-rounds."""
+    return [r(f"{prefix}-{i}", "throughput.frames_per_second") for i in range(1, rounds + 1)]
+
+
 def throughput_ratios(r, st):
-    return [
-        ratio(r(f"tp-gateway-{i}", "throughput.frames_per_second"), r(f"tp-baseline-{i}", "throughput.frames_per_second"))
-        for i in range(1, st["rounds"] + 1)
-    ]
+    return [ratio(g, b) for g, b in zip(fps(r, "tp-gateway", st["rounds"]), fps(r, "tp-baseline", st["rounds"]))]
 
 
 def throughput_section(t, r, st):
@@ -301,14 +307,14 @@ def throughput_section(t, r, st):
                 g_p99=f0(r(g, "latency_us.p99")),
                 b_fps=f0(r(b, "throughput.frames_per_second")),
                 b_p99=f0(r(b, "latency_us.p99")),
-                ratio="%.2f" % float(ratios[i - 1]),
+                ratio=two_decimals(ratios[i - 1]),
                 g_client=f0(r(g, "client.cpu_percent")),
                 b_client=f0(r(b, "client.cpu_percent")),
                 g_server=f0(r(g, "server.cpu_percent")),
                 g_allocs=raw(r(g, "server.buffer_allocations_measured")),
             )
         )
-    med = "%.2f" % float(median(ratios))
+    med = two_decimals(median(ratios))
     by_value = sorted(ratios, key=float)
     return t.text(
         "throughput",
@@ -316,8 +322,8 @@ def throughput_section(t, r, st):
         rows=t.rows("throughput_row", rows),
         ratio=med,
         status=t.status(at_least(med, 0.90)),
-        gateway=f0(median(r(f"tp-gateway-{i}", "throughput.frames_per_second") for i in range(1, st["rounds"] + 1))),
-        baseline=f0(median(r(f"tp-baseline-{i}", "throughput.frames_per_second") for i in range(1, st["rounds"] + 1))),
+        gateway=f0(median(fps(r, "tp-gateway", st["rounds"]))),
+        baseline=f0(median(fps(r, "tp-baseline", st["rounds"]))),
         ratio_min=by_value[0],
         ratio_max=by_value[-1],
         errors=raw(r.errors_over("tp-*.json")),
@@ -362,7 +368,8 @@ def knee(t, points):
     if i == 0:
         return t.text("knee_none")
     k = pts[-1] if i >= n - 1 else pts[i - 1]
-    return t.text("knee", pct=k["pct"], rate="%d" % (num(k["rate"]) or 0), p99="%.0f" % k["g_p99"], base="%.0f" % base)
+    rate = "%d" % (num(k["rate"]) or 0)
+    return t.text("knee", pct=k["pct"], rate=rate, p99="%.0f" % k["g_p99"], base="%.0f" % base)
 
 
 def curve_section(t, st, points, plot_name):
@@ -419,7 +426,7 @@ def scale_section(t, r, st):
     per = raw(idle.get("per_conn"))
     failed = None
     if r("scale", "connections") is not None:
-        failed = (r("scale", "connections.connect_failed") or 0) + (r("scale", "connections.handshake_failed") or 0)
+        failed = sum(r("scale", f"connections.{k}_failed") or 0 for k in ("connect", "handshake"))
     return t.text(
         "scale",
         conns=st["scale_conns"],
@@ -721,6 +728,7 @@ def flood_section(t, r, st):
     for n in st["flood_counts"]:
         f = f"flood-{n}"
         within = r(f, "rss_within_96mib_at_s")
+        within = t.text("flood_never") if within is None else t.text("flood_within", s=raw(within))
         rows.append(
             dict(
                 n=n,
@@ -730,7 +738,7 @@ def flood_section(t, r, st):
                 peak=raw(r(f, "rss_peak_mib")),
                 end=raw(r(f, "rss_flood_end_mib")),
                 after=raw(r(f, "rss_after_mib")),
-                within=NA if r(f) is None else t.text("flood_never") if within is None else t.text("flood_within", s=raw(within)),
+                within=NA if r(f) is None else within,
                 count=raw(r(f, "probe.count")),
                 p50=raw(r(f, "probe.p50_ms")),
                 p99=raw(r(f, "probe.p99_ms")),
@@ -769,18 +777,20 @@ def gaps_section(t, r, st):
         lag=f0(r("seed", "send_lag_us.p99")),
         loop_lag=f0(r("seed", "server.loop_lag_p99_us_median")),
     )
-    gap("gap_seed_cpu", t.text("gap_seed_cpu_measured", cpu=f1(seed.get("cpu"))), below(seed.get("cpu"), 15), "gap_seed_cpu_cause")
+    cpu = seed.get("cpu")
+    gap("gap_seed_cpu", t.text("gap_seed_cpu_measured", cpu=f1(cpu)), below(cpu, 15), "gap_seed_cpu_cause")
     a0, a1 = num(seed.get("rss0")) or 0, num(seed.get("rss1")) or 0
+    growth = "%+.1f" % ((a1 - a0) / a0 * 100) if a0 > 0 else NA
     allocs = raw(r("seed", "server.buffer_allocations_measured"))
     per_conn = "%.2f" % (num(allocs) / st["seed_conns"]) if num(allocs) is not None else NA
     gap(
         "gap_seed_rss",
-        t.text("gap_seed_rss_measured", growth="%+.1f" % ((a1 - a0) / a0 * 100) if a0 > 0 else NA, allocs=allocs),
+        t.text("gap_seed_rss_measured", growth=growth, allocs=allocs),
         allocs == "0",
         "gap_seed_rss_cause",
         per_conn=per_conn,
     )
-    tp = "%.2f" % float(median(throughput_ratios(r, st)))
+    tp = two_decimals(median(throughput_ratios(r, st)))
     gap("gap_throughput", tp, at_least(tp, 0.90), "gap_throughput_cause")
     per = st["idle"].get("per_conn")
     gap(
