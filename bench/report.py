@@ -394,24 +394,7 @@ def plot(t, st, points, results_dir, out):
             f.write(" ".join(raw(p[c]) for c in cols) + "\n")
     title = t.text("plot_title", nproc=st["nproc"])
     xlabel = t.text("plot_xlabel", capacity="%.0f" % (num(st["capacity"]) or 0))
-    script = f"""set terminal pngcairo size 1000,600 font "sans,11"
-set output "{out}"
-set title "{title}"
-set xlabel "{xlabel}"
-set ylabel "latency from intended send time (us, log scale)"
-set logscale y
-set grid
-set key below horizontal maxrows 2 font ",10"
-set xrange [0:105]
-set datafile missing "n/a"
-plot "{dat}" using 1:3 with linespoints lw 2 title "gateway p50", \\
-     ""  using 1:4 with linespoints lw 2 title "gateway p90", \\
-     ""  using 1:5 with linespoints lw 2 title "gateway p99", \\
-     ""  using 1:6 with linespoints lw 2 title "gateway p99.9", \\
-     ""  using 1:7 with linespoints lw 1 dt 2 title "baseline p50", \\
-     ""  using 1:8 with linespoints lw 1 dt 2 title "baseline p99", \\
-     ""  using 1:11 with lines lw 1 lc rgb "gray50" dt 3 title "fluxbench send lag p99 (client lateness, included)"
-"""
+    script = t.text("plot_script", out=out, title=title, xlabel=xlabel, data=dat)
     try:
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
     except (OSError, subprocess.CalledProcessError) as e:
