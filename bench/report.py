@@ -488,7 +488,7 @@ def metrics_section(t, r, st):
         rows=t.rows("metrics_row", rows),
         cost="%+.1f %%" % ((1 - m["median"]) * 100),
         ratio="%.3f" % m["median"],
-        status=t.status(below((1 - m["median"]) * 100, 3)),
+        status=t.status(below(m["cost"], 3)),  # the cost as shown, as in the targets table
         on=f0(median(x[0] for x in m["rounds"])),
         off=f0(median(x[1] for x in m["rounds"])),
         ratio_min=m["ratio_min"],
@@ -634,7 +634,7 @@ def replay_section(t, r, st):
         rows=t.rows("replay_row", rows),
         cost="%+.1f %%" % ((1 - med) * 100),
         ratio="%.3f" % med,
-        status=t.status(below((1 - med) * 100, 10)),
+        status=t.status(below("%.1f" % ((1 - med) * 100), 10)),  # as shown, as in the targets table
         ratio_min=ratios[0],
         ratio_max=ratios[-1],
         conns=conns,
