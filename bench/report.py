@@ -292,7 +292,8 @@ def fps(r, prefix, rounds):
 
 
 def throughput_ratios(r, st):
-    return [ratio(g, b) for g, b in zip(fps(r, "tp-gateway", st["rounds"]), fps(r, "tp-baseline", st["rounds"]))]
+    gateway, baseline = fps(r, "tp-gateway", st["rounds"]), fps(r, "tp-baseline", st["rounds"])
+    return [ratio(g, b) for g, b in zip(gateway, baseline)]
 
 
 def throughput_section(t, r, st):

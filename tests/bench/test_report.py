@@ -51,14 +51,16 @@ def write_results(directory, profiles):
                    "probe": {"count": 10}, "gateway_up": True}, f)
     state = {
         "scale": "1", "nice": "", "seed_conns": 1000, "rounds": 2, "steps": ["50", "100"], "churn_conns": 100,
-        "scale_conns": 1000, "scrape_rounds": 2, "replay_conns": 100, "replay_rate": 1000, "scaling_rounds": 1,
+        "scale_conns": 1000, "scrape_rounds": 2, "replay_conns": 100, "replay_rate": 1000,
+        "scaling_rounds": 1,
         "flood_counts": ["300"], "profiles": profiles, "full": profiles == PROFILES, "rerun_note": "",
         "load_start": "1.0 1.0 1.0", "load_end": "2.0 2.0 2.0", "load": {"seed": "1.0 -> 2.0"},
         "commands": ["fluxbench --port 1"], "capacity": "900000", "machine": "test", "nproc": 2,
         "nofile_hard": "20000", "commit": "abc1234", "uncommitted": False, "date": "2026-12-04 18:00 UTC",
         "results_dir": "build-bench/bench-results", "nometrics_dir": "build-bench/metrics-off",
         "seed": {"cpu": "12.5", "rss0": "1000", "rss1": "1010", "busy": "150", "rss_idle": "900"},
-        "idle": {"per_conn": "1500", "rss_idle": "9000", "rss_conns": "10500"}, "churn": {"gateway_exit": "0"},
+        "idle": {"per_conn": "1500", "rss_idle": "9000", "rss_conns": "10500"},
+        "churn": {"gateway_exit": "0"},
         "rpm": {"s_frames_in1": "30000", "s_attached1": "100", "s_replay_memory1": "2457600"},
         "scaling": {"1.throughput.frames_per_second": "900000", "2.throughput.frames_per_second": "800000",
                     "1.util": "90 %", "1.server.cpu_percent": "95"},
@@ -78,9 +80,10 @@ def render(profiles):
 class ReportTest(unittest.TestCase):
     def test_full_run_has_every_section_and_the_kept_ones_verbatim(self):
         doc = render(PROFILES)
-        for heading in ["### 1. Seed", "### 2. Throughput", "### 3. Latency", "### 4. Scale", "### 5. Metrics",
-                        "### 6. Scrape", "### 7. Churn", "### 7b. Replay", "### 8. Scaling", "### 9. Flood:",
-                        "## Targets", "## What this machine", "## Commands"]:
+        headings = ["### 1. Seed", "### 2. Throughput", "### 3. Latency", "### 4. Scale", "### 5. Metrics",
+                    "### 6. Scrape", "### 7. Churn", "### 7b. Replay", "### 8. Scaling", "### 9. Flood:",
+                    "## Targets", "## What this machine", "## Commands"]
+        for heading in headings:
             self.assertIn(heading, doc)
         for kept in ("cluster.md", "flood-before-after.md"):
             with open(os.path.join(ROOT, "bench", "report", kept)) as f:
