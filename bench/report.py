@@ -23,6 +23,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NA = "n/a"
+SEP = " / "  # between the items of a list in one table cell
 
 
 # --- The template ---------------------------------------------------------------
@@ -532,6 +533,14 @@ def scrape_figures(r, st):
     )
 
 
+def fetches(t, value):
+    """ "9.9 9.8 2" (fetches/s of /metrics and /stats, failed fetches) as a cell."""
+    words = (value or "").split()
+    if len(words) != 3:
+        return NA
+    return t.text("scrape_fetches", metrics=words[0], stats=words[1], failed=words[2])
+
+
 def within_10pct(v):
     return num(v) is not None and 0.9 <= num(v) <= 1.1
 
@@ -552,7 +561,7 @@ def scrape_section(t, r, st):
                 loaded_med=f0(x["loaded_med"]),
                 quiet_p50=f0(r(x["q"], "latency_us.p50")),
                 loaded_p50=f0(r(x["l"], "latency_us.p50")),
-                fetches=fetch_rates[i - 1] if i <= len(fetch_rates) else NA,
+                fetches=fetches(t, fetch_rates[i - 1]) if i <= len(fetch_rates) else NA,
                 quiet_allocs=raw(r(x["q"], "server.buffer_allocations_measured")),
                 loaded_allocs=raw(r(x["l"], "server.buffer_allocations_measured")),
                 errors=raw(sum(errors) if errors else None),
@@ -670,6 +679,19 @@ def replay_section(t, r, st):
 SCALING_CONFIGS = ["1", "2", "auto"]
 
 
+def percents(t, words):
+    """ "47 56" -> "47 % / 56 %" ("n/a" stays)."""
+    return NA if words in (None, NA) else SEP.join(t.text("percent", v=w) for w in words.split())
+
+
+def balance(t, value):
+    """ "58 42|79 21" (connections | % of frames per reactor) as a cell."""
+    if value in (None, NA) or "|" not in value:
+        return NA
+    conns, frames = value.split("|")
+    return t.text("scaling_balance", conns=SEP.join(conns.split()), frames=percents(t, frames))
+
+
 def scaling_section(t, r, st):
     scl = st["scaling"]
     rows = []
@@ -679,15 +701,15 @@ def scaling_section(t, r, st):
                 reactors=f"{c} ({scl.get(c + '.reactors', '?')})" if c == "auto" else c,
                 fps=f0(scl.get(c + ".throughput.frames_per_second")),
                 p99=f0(scl.get(c + ".latency_us.p99")),
-                util=scl.get(c + ".util", NA),
-                balance=scl.get(c + ".balance", NA),
+                util=percents(t, scl.get(c + ".util")),
+                balance=balance(t, scl.get(c + ".balance")),
                 server=f0(scl.get(c + ".server.cpu_percent")),
                 client=f0(scl.get(c + ".client.cpu_percent")),
                 allocs=raw(scl.get(c + ".server.buffer_allocations_measured")),
             )
         )
     two = ratio(scl.get("2.throughput.frames_per_second"), scl.get("1.throughput.frames_per_second"))
-    util1 = (scl.get("1.util") or NA).split(" ")[0]
+    util1 = (scl.get("1.util") or NA).split(" ")[0]  # the only reactor's
     cpu1 = num(scl.get("1.server.cpu_percent")) or 0
     caution = ""
     if util1 != NA and (num(util1) or 0) < cpu1 / 2:

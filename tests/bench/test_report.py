@@ -63,8 +63,8 @@ def write_results(directory, profiles):
         "churn": {"gateway_exit": "0"},
         "rpm": {"s_frames_in1": "30000", "s_attached1": "100", "s_replay_memory1": "2457600"},
         "scaling": {"1.throughput.frames_per_second": "900000", "2.throughput.frames_per_second": "800000",
-                    "1.util": "90 %", "1.server.cpu_percent": "95"},
-        "scrape_fetch_rates": ["9.9 / 9.9 (0 failed)"],
+                    "1.util": "90", "1.balance": "60 40|55 45", "1.server.cpu_percent": "95"},
+        "scrape_fetch_rates": ["9.9 9.8 0"],
     }
     with open(os.path.join(directory, "state.json"), "w") as f:
         json.dump(state, f)
@@ -94,6 +94,8 @@ class ReportTest(unittest.TestCase):
         # A section's verdict is the targets table's, on the figure as shown (1 - 0.9 = 10.0 %).
         self.assertIn("(1 - the median on/off ratio, 0.900; aim < 10 %: **not met**)", doc)
         self.assertIn("| 7b replay: cost < 10 % | 10.0 % | **not met** |", doc)
+        self.assertIn("| 90 % | 60 / 40 conns; 55 % / 45 % of frames |", doc)
+        self.assertIn("| 9.9 / 9.8 (0 failed) |", doc)
 
     def test_partial_run_has_only_its_sections(self):
         doc = render(["churn"])
