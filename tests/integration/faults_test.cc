@@ -303,7 +303,10 @@ TEST(Faults, TwentyReadersThatNeverReadStayBoundedThenGetEverything) {
   constexpr size_t kFrameBytes = 64 * 1024;
   constexpr size_t kFrames = 128;  // 8 MiB per client
   GatewayProcess gateway;
-  ASSERT_TRUE(gateway.start({"--max-pending", "262144"}));
+  // --write-timeout 0: the clients read one after another, so the last ones
+  // wait longer than the default 10 s, which would (rightly) close them as
+  // slow consumers (output_bounds_test covers that); here only back-pressure.
+  ASSERT_TRUE(gateway.start({"--max-pending", "262144", "--write-timeout", "0"}));
   auto payloads_of = [&](size_t client) {
     std::vector<std::string> payloads;
     for (size_t k = 0; k < kFrames; ++k)
