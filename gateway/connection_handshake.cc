@@ -2,8 +2,8 @@
 // FLUX_RESUME (docs/protocol.md sections 4 and 7), the hand-off of a
 // connection whose session another reactor owns (connection_handoff.h), and
 // the session events a SessionHolder receives. connection.cc holds the data
-// path (read, parse, echo, write) and the lifecycle; nothing here runs per
-// frame once a connection is READY.
+// path (read, parse, echo, write), connection_closing.cc the deadlines and
+// the close; nothing here runs per frame once a connection is READY.
 
 #include <algorithm>
 #include <charconv>
