@@ -43,17 +43,24 @@ EventBasePtr make_event_base() {
 }  // namespace
 
 Reactor::Reactor(const Options& options, std::string label)
-    : Reactor(options, std::move(label), 0, nullptr) {}
+    : Reactor(options, std::move(label), 0, std::make_unique<ReactorMesh>()) {}
 
 Reactor::Reactor(const Options& options, unsigned index, ReactorMesh& mesh)
-    : Reactor(options, std::to_string(index), index, &mesh) {}
+    : Reactor(options, std::to_string(index), index, mesh, nullptr) {}
 
-Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorMesh* mesh)
+Reactor::Reactor(const Options& options, std::string label, unsigned index,
+                 std::unique_ptr<ReactorMesh>&& own_mesh)
+    : Reactor(options, std::move(label), index, *own_mesh, std::move(own_mesh)) {
+  mesh_.members.push_back(this);  // the only member of its own mesh
+}
+
+Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorMesh& mesh,
+                 std::unique_ptr<ReactorMesh>&& own_mesh)
     : options_(options),
       label_(std::move(label)),
       index_(index),
-      own_mesh_(mesh ? nullptr : std::make_unique<ReactorMesh>()),
-      mesh_(mesh ? *mesh : *own_mesh_),
+      own_mesh_(std::move(own_mesh)),
+      mesh_(mesh),
       base_(make_event_base()),
       loop_clock_(metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
@@ -68,7 +75,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                  session_ids_,
                  resume_window_,
                  loop_clock_,
-                 &mesh_.directory,
+                 mesh_.directory,
                  index_}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
       output_budget_(options_.max_pending_total),
@@ -99,7 +106,6 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       handoffs_(tasks_, [this](ConnectionHandoff handoff) { receive_handoff(std::move(handoff)); }),
       shutdown_event_(event_new(base_.get(), -1, 0, on_shutdown_cb, this)),
       tick_event_(evtimer_new(base_.get(), on_tick_cb, this)) {
-  if (own_mesh_) own_mesh_->members.push_back(this);
   metrics_.loop.last_turn_monotonic_ns.set(monotonic_ns());
   arm_tick();
 }

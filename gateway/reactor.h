@@ -112,7 +112,12 @@ class Reactor final : public ConnectionRouter {
 
   static constexpr Millis kTickInterval{100};
 
-  Reactor(const Options& options, std::string label, unsigned index, ReactorMesh* mesh);
+  // Every reactor is a member of a mesh: its group's, or one it owns alone
+  // (`own_mesh`, empty in a group).
+  Reactor(const Options& options, std::string label, unsigned index,
+          std::unique_ptr<ReactorMesh>&& own_mesh);
+  Reactor(const Options& options, std::string label, unsigned index, ReactorMesh& mesh,
+          std::unique_ptr<ReactorMesh>&& own_mesh);
 
   static void on_shutdown_cb(evutil_socket_t, short, void* self);
   static void on_tick_cb(evutil_socket_t, short, void* self);
@@ -128,7 +133,7 @@ class Reactor final : public ConnectionRouter {
   Options options_;
   std::string label_;
   unsigned index_ = 0;
-  std::unique_ptr<ReactorMesh> own_mesh_;  // a reactor on its own: a mesh of one
+  std::unique_ptr<ReactorMesh> own_mesh_;  // a reactor on its own: its mesh of one
   ReactorMesh& mesh_;
   ReactorMetrics metrics_;
   EventBasePtr base_;

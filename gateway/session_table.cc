@@ -15,7 +15,7 @@ Session* SessionTable::insert(const SessionId& id, SessionHolder& holder) {
   auto session = std::make_unique<Session>(*this, id, deps_.pools, deps_.base, on_expiry_cb);
   Session& ref = *session;
   if (sessions_.contains(view(ref.id))) return nullptr;
-  if (deps_.directory && !deps_.directory->claim(view(ref.id), deps_.reactor_index)) return nullptr;
+  if (!deps_.directory.claim(view(ref.id), deps_.reactor_index)) return nullptr;
   sessions_.emplace(view(ref.id), std::move(session));
   ref.holder = &holder;
   deps_.metrics.attached.add();
@@ -42,12 +42,10 @@ SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t l
   ResumeOutcome outcome{ResumeResult::kUnknown, nullptr, std::nullopt};
   SessionHolder* previous = nullptr;  // loses the session: told once all is in place
   if (found == sessions_.end() || found->second->doomed) {
-    if (deps_.directory) {
-      std::optional<unsigned> owner = deps_.directory->owner(id);
-      if (owner && *owner != deps_.reactor_index) {
-        outcome.elsewhere = owner;
-        return outcome;  // counted by the reactor that completes it
-      }
+    std::optional<unsigned> owner = deps_.directory.owner(id);
+    if (owner && *owner != deps_.reactor_index) {
+      outcome.elsewhere = owner;
+      return outcome;  // counted by the reactor that completes it
     }
     outcome.result = ResumeResult::kUnknown;
   } else if (Session& session = *found->second;
@@ -117,7 +115,7 @@ void SessionTable::reap() noexcept {
 }
 
 void SessionTable::erase(Session& session) noexcept {
-  if (deps_.directory) deps_.directory->release(view(session.id), deps_.reactor_index);
+  deps_.directory.release(view(session.id), deps_.reactor_index);
   sessions_.erase(view(session.id));
 }
 

@@ -68,7 +68,7 @@ class SessionTable {
     SessionIdGenerator& ids;
     const CommonTimeout& resume_window;
     LoopClock& loop_clock;
-    SessionDirectory* directory = nullptr;  // shared by a reactor group; null when alone
+    SessionDirectory& directory;  // the mesh's: shared by a reactor group, or a mesh of one
     unsigned reactor_index = 0;
   };
   struct ResumeOutcome {

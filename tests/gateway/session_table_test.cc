@@ -37,6 +37,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr size_t kSmallBlock = 4096;  // as the reactor's replay pool
+constexpr unsigned kThisReactor = 0;
 
 // Stands in for a connection: counts the takeovers it is told of.
 struct FakeHolder final : SessionHolder {
@@ -69,7 +70,9 @@ class SessionTableTest : public ::testing::Test {
                                                                {small_, large_},
                                                                ids_,
                                                                resume_window_,
-                                                               loop_clock_});
+                                                               loop_clock_,
+                                                               directory_,
+                                                               kThisReactor});
     return *table_;
   }
 
@@ -118,6 +121,7 @@ class SessionTableTest : public ::testing::Test {
   SessionIdGenerator ids_;
   CommonTimeout resume_window_;
   LoopClock loop_clock_{metrics_};
+  SessionDirectory directory_;  // as a mesh's, shared with no other reactor here
   FakeHolders conn_;
   std::unique_ptr<SessionTable> table_;  // last: goes before what it uses
 };
@@ -247,6 +251,30 @@ TEST_F(SessionTableTest, ReplayGapOnAnAttachedSessionTellsItsHolder) {
   EXPECT_EQ(metrics_.sessions.attached.get(), 0u);
   table.reap();
   EXPECT_EQ(table.size(), 0u);
+}
+
+// A session another reactor of the group owns is not answered here: the
+// caller is told where it lives, and nothing is counted (the owner will).
+TEST_F(SessionTableTest, ASessionOfAnotherReactorIsNamedNotAnswered) {
+  SessionTable& table = make_table();
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  ASSERT_TRUE(directory_.claim(id, kThisReactor + 1));
+  SessionTable::ResumeOutcome out = table.resume(id, 0, conn_[0]);
+  EXPECT_EQ(out.elsewhere, kThisReactor + 1);
+  EXPECT_EQ(out.session, nullptr);
+  for (int r = 0; r < kResumeResultCount; ++r)
+    EXPECT_EQ(metrics_.sessions.resumes_total[r].get(), 0u);
+}
+
+TEST_F(SessionTableTest, SessionIdsAreClaimedInTheDirectoryUntilFreed) {
+  SessionTable& table = make_table();
+  Session& s = table.create(conn_[0]);
+  const std::string id(view(s.id));
+  EXPECT_EQ(directory_.owner(id), kThisReactor);
+  table.discard(s);
+  EXPECT_EQ(directory_.owner(id), kThisReactor) << "until reaped";
+  table.reap();
+  EXPECT_EQ(directory_.owner(id), std::nullopt);
 }
 
 // ---------------------------------------------------------------- bounds
