@@ -153,9 +153,10 @@ class BlockRef {
   void reset() noexcept;
 
   // Hands the reference over as a raw pointer (for intrusive chains), and
-  // takes one back. Every released pointer must be adopted exactly once.
+  // takes one back. Every released pointer must come back through
+  // from_released() exactly once.
   Block* release() noexcept { return std::exchange(block_, nullptr); }
-  static BlockRef adopt(Block* block) noexcept { return BlockRef(block); }
+  static BlockRef from_released(Block* block) noexcept { return BlockRef(block); }
   // A new reference to a block someone else holds.
   static BlockRef share_of(Block* block) noexcept {
     ++block->refs;
@@ -224,7 +225,9 @@ class BufferPool {
   DecaySchedule schedule_;
 };
 
-inline size_t Block::capacity() const noexcept { return pool->block_size(); }
+inline size_t Block::capacity() const noexcept {
+  return pool->block_size();
+}
 
 inline void BlockRef::reset() noexcept {
   if (block_ && --block_->refs == 0) block_->pool->release(block_);

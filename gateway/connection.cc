@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,11 +23,6 @@ EventPtr make_io_event(event_base* base, int fd, short what, event_callback_fn c
     std::abort();
   }
   return ev;
-}
-
-// Appends the decimal form of n; returns the new end.
-char* append_decimal(char* out, char* end, uint64_t n) {
-  return std::to_chars(out, end, n).ptr;
 }
 
 }  // namespace
@@ -67,15 +61,6 @@ void Connection::start() {
       static_cast<uint64_t>(std::chrono::nanoseconds(ctx_.options.handshake_timeout).count());
   const uint64_t now_ns = monotonic_ns();
   timer_.arm_after(std::chrono::nanoseconds(deadline_ns > now_ns ? deadline_ns - now_ns : 0));
-}
-
-void Connection::shut_down_for_server_exit() {
-  begin_closing(CloseReason::kShutdown, ErrorCode::kServerShutdown);
-}
-
-void Connection::on_session_taken_over() {
-  session_ = nullptr;  // the session belongs to the new connection now
-  begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
 }
 
 // ---------------------------------------------------------------- callbacks
@@ -169,45 +154,6 @@ void Connection::requeue_read() noexcept {
   event_add(read_event_.get(), nullptr);
 }
 
-void Connection::on_timer() {
-  switch (state_) {
-    case ConnState::kHandshake:
-      if (awaiting_proxy_header_) return refuse_proxy_header(ProxyHeaderError::kTimeout);
-      return begin_closing(CloseReason::kHandshakeTimeout, ErrorCode::kHandshakeTimeout);
-    case ConnState::kReady:
-      return begin_closing(CloseReason::kIdleTimeout, ErrorCode::kIdleTimeout);
-    case ConnState::kClosing:
-      return close_now(close_reason_);  // linger expired
-    default:
-      return;
-  }
-}
-
-// A slow consumer: nothing it was sent has moved for --write-timeout. It is
-// not reading, so no error frame would reach it: closed, counted, logged.
-void Connection::on_write_timeout() {
-  // Spread a burst of expiries over loop turns, so the clients that do read
-  // are served between them.
-  if (ctx_.slow_closes_this_turn >= kSlowConsumerClosesPerTurn)
-    return write_timer_.arm(ctx_.retry_soon);
-  ++ctx_.slow_closes_this_turn;
-  const std::string peer = format_peer(peer_);
-  const auto timeout_ms = static_cast<long long>(ctx_.options.write_timeout.count());
-  const auto queued = static_cast<unsigned long long>(out_.pending_bytes());
-  log_event(LogLevel::kWarn, "slow-consumer",
-            {{"connection", id_},
-             {"reactor", std::string_view(ctx_.reactor_label)},
-             {"peer", std::string_view(peer)},
-             {"write_timeout_seconds", double(timeout_ms) / 1000},
-             {"queued_bytes", uint64_t{queued}}},
-            "slow consumer: connection %llu on reactor %s (%s) took no output for %lld ms with "
-            "%llu bytes queued; closing it",
-            static_cast<unsigned long long>(id_), ctx_.reactor_label, peer.c_str(), timeout_ms,
-            queued);
-  close_reason_ = CloseReason::kSlowConsumer;  // also when it was already closing
-  close_now(CloseReason::kSlowConsumer);
-}
-
 // -------------------------------------------------------------------- input
 
 // Guarantees free space after in_end_. Every block holds a whole frame, so
@@ -252,163 +198,11 @@ bool Connection::process_input(uint64_t read_at_ns) {
   return took;
 }
 
-// The PROXY v2 header comes before any Flux byte; the client it names
-// becomes this connection's peer (in /connections and the logs).
-bool Connection::take_proxy_header() {
-  std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
-  const ProxyHeader header = parse_proxy_header(unparsed);
-  if (header.kind == ProxyHeader::kNeedMore) return false;
-  if (header.kind == ProxyHeader::kError) {
-    refuse_proxy_header(header.error);
-    return false;
-  }
-  in_begin_ += header.size;
-  if (header.has_address) peer_ = header.source;
-  awaiting_proxy_header_ = false;
-  return true;
-}
-
-// No reply: whoever sent this is not a client speaking through the
-// balancer, and nothing it could read would help it.
-void Connection::refuse_proxy_header(ProxyHeaderError error) {
-  ctx_.metrics.connections.proxy_header_errors_total[static_cast<int>(error)].add();
-  close_now(error == ProxyHeaderError::kTimeout ? CloseReason::kHandshakeTimeout
-                                                : CloseReason::kProtocolError);
-}
-
 void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {
   if (state_ == ConnState::kHandshake)
     handle_handshake(payload);
   else
     handle_ready(payload, read_at_ns);
-}
-
-void Connection::handle_handshake(std::string_view payload) {
-  HandshakeRequest request = decode_handshake(payload);
-  switch (request.kind) {
-    case HandshakeRequest::kHello:
-      return become_ready(ctx_.sessions.create(*this));
-    case HandshakeRequest::kResume:
-      return handle_resume(request.session_id, request.last_seq);
-    case HandshakeRequest::kBadVersion:
-      return begin_closing(CloseReason::kProtocolError, ErrorCode::kUnsupportedVersion);
-    case HandshakeRequest::kNotHandshake:
-      return begin_closing(CloseReason::kProtocolError, ErrorCode::kHandshakeExpected);
-  }
-}
-
-// Section 7. After FLUX_INVALID the connection stays in HANDSHAKE and its
-// handshake timer runs on.
-void Connection::handle_resume(std::string_view id, uint64_t last_seq, bool may_hand_off) {
-  if (!is_well_formed_session_id(id)) {
-    ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
-    return queue("FLUX_INVALID session-unknown");
-  }
-  SessionTable::ResumeOutcome outcome = ctx_.sessions.resume(id, last_seq, *this);
-  // Another reactor owns the session: go there. The resume a connection was
-  // handed in with is answered here (sessions never move, so the directory
-  // cannot send it on again); a later one, after FLUX_INVALID, may name a
-  // session of any reactor, as on one reactor.
-  if (outcome.elsewhere && may_hand_off)
-    return hand_off_when_flushed(*outcome.elsewhere, id, last_seq);
-  if (outcome.elsewhere) {
-    ctx_.metrics.sessions.resumes_total[static_cast<int>(ResumeResult::kUnknown)].add();
-    return refuse_resume(ResumeResult::kUnknown);
-  }
-  if (outcome.previous) outcome.previous->on_session_taken_over();
-  if (outcome.session) return resume_into(*outcome.session, last_seq);
-  refuse_resume(outcome.result);
-}
-
-void Connection::refuse_resume(ResumeResult result) {
-  switch (result) {
-    case ResumeResult::kBadSeq:
-      return queue("FLUX_INVALID bad-seq");
-    case ResumeResult::kReplayGap:
-      return queue("FLUX_INVALID replay-gap");
-    default:
-      return queue("FLUX_INVALID session-unknown");
-  }
-}
-
-// READY, then the frames the client missed, from the replay buffer's own bytes.
-void Connection::resume_into(Session& session, uint64_t last_seq) {
-  become_ready(session);
-  uint64_t replayed = 0;
-  session.replay.for_each_after(last_seq, [&](ReplayBuffer::Stored frame) {
-    queue({}, std::move(frame.owner), frame.payload);
-    ++replayed;
-  });
-  ctx_.metrics.sessions.frames_replayed_total.add(replayed);
-}
-
-// Input stops here; what the client is owed (FLUX_INVALID answers to
-// earlier resumes) is written first, so that its answers stay in order.
-void Connection::hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq) {
-  PendingHandoff pending{owner, {}, last_seq};
-  std::copy(id.begin(), id.end(), pending.session_id.begin());
-  pending_handoff_ = pending;
-  set_reading(false);
-  // flush() (at the end of this wakeup, or on EV_WRITE) hands off once drained.
-}
-
-// The socket leaves for the owner reactor; here the connection ends without
-// counting a close (it goes on there) and without touching the socket again.
-void Connection::hand_off_now() {
-  const PendingHandoff pending = *pending_handoff_;
-  pending_handoff_.reset();
-  stop_io();  // off this event_base before the owner's takes the socket
-  ConnectionHandoff handoff{std::move(fd_),   peer_, created_ns_, traffic_, pending.session_id,
-                            pending.last_seq, {}};
-  if (in_block_)
-    handoff.unparsed_input.assign(reinterpret_cast<const char*>(in_block_.data()) + in_begin_,
-                                  in_end_ - in_begin_);
-  in_block_.reset();
-  in_begin_ = in_end_ = 0;
-  handed_off_ = true;
-  set_state(ConnState::kClosed);
-  ctx_.router.hand_off(pending.owner, std::move(handoff));
-  owner_.on_connection_closed(*this);
-}
-
-void Connection::start_handed_over_into_shutdown(ConnectionHandoff handoff) {
-  handed_in_ = true;
-  created_ns_ = handoff.created_ns;
-  traffic_ = handoff.traffic;
-  start();
-  shut_down_for_server_exit();
-}
-
-void Connection::start_handed_over(ConnectionHandoff handoff) {
-  handed_in_ = true;
-  created_ns_ = handoff.created_ns;
-  traffic_ = handoff.traffic;
-  start();
-  if (!handoff.unparsed_input.empty()) {
-    in_block_ = ctx_.blocks.acquire();  // same size as the sender's: it fits
-    std::memcpy(in_block_.data(), handoff.unparsed_input.data(), handoff.unparsed_input.size());
-    in_begin_ = 0;
-    in_end_ = handoff.unparsed_input.size();
-  }
-  handle_resume(view(handoff.session_id), handoff.last_seq, /*may_hand_off=*/false);
-  if (in_block_) process_input(kMetricsEnabled ? monotonic_ns() : 0);
-  if (state_ == ConnState::kClosed) return;
-  if (in_begin_ == in_end_) in_block_.reset();
-  flush();
-}
-
-// FLUX_READY <id> <seq>, then READY with the idle timer.
-void Connection::become_ready(Session& session) {
-  session_ = &session;
-  char text[OutFrame::kHeadCapacity - kFrameHeaderSize];
-  char* end = text + sizeof text;
-  char* p = std::copy_n("FLUX_READY ", 11, text);
-  p = std::copy(session.id.begin(), session.id.end(), p);
-  *p++ = ' ';
-  p = append_decimal(p, end, session.seq);
-  queue(std::string_view(text, static_cast<size_t>(p - text)));
-  set_state(ConnState::kReady);
-  timer_.arm(ctx_.idle_timeout);
 }
 
 void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
@@ -433,30 +227,6 @@ void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
     case ReadyRequest::kUnknownCommand:
       return queue_error(ErrorCode::kUnknownCommand);
   }
-}
-
-// CLOSING: input is no longer processed, but it is drained so that the
-// peer's EOF is seen and close() does not turn unread bytes into an RST.
-void Connection::discard_input() {
-  for (unsigned reads = 0; reads < ctx_.options.read_budget; ++reads) {
-    ssize_t n = ::read(fd_.get(), ctx_.discard_scratch.data(), ctx_.discard_scratch.size());
-    if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n < 0) return close_now(close_reason_);
-    return on_peer_eof();
-  }
-}
-
-void Connection::on_peer_eof() {
-  peer_eof_ = true;
-  set_reading(false);  // level-triggered EOF would fire forever
-  if (state_ == ConnState::kClosing) {
-    if (write_side_shut_) close_now(close_reason_);
-    return;
-  }
-  // A half-closed client still gets every echo already owed (flushed in CLOSING).
-  begin_closing(CloseReason::kEof, std::nullopt);
 }
 
 // ------------------------------------------------------------------- output
@@ -554,49 +324,6 @@ void Connection::set_state(ConnState next) noexcept {
   gauges[static_cast<int>(state_)].sub();
   if (next != ConnState::kClosed) gauges[static_cast<int>(next)].add();
   state_ = next;
-}
-
-void Connection::begin_closing(CloseReason reason, std::optional<ErrorCode> error) {
-  if (state_ == ConnState::kClosing || state_ == ConnState::kClosed) return;
-  if (error) queue_error(*error);
-  close_reason_ = reason;
-  pending_handoff_.reset();  // a connection that is closing stays and says why
-  set_state(ConnState::kClosing);
-  in_block_.reset();  // unparsed input will never be processed now
-  in_begin_ = in_end_ = 0;
-  if (!ctx_.linger.enabled()) {  // --linger 0: one write attempt, then close
-    flush();
-    if (state_ != ConnState::kClosed) close_now(reason);
-    return;
-  }
-  timer_.arm(ctx_.linger);
-  paused_by_backpressure_ = false;
-  leave_output_budget_pause();        // input is only drained now, never answered
-  if (!peer_eof_) set_reading(true);  // to drain input and see the peer's EOF
-  flush();
-}
-
-void Connection::finish_closing() {
-  if (peer_eof_) return close_now(close_reason_);
-  ::shutdown(fd_.get(), SHUT_WR);
-  write_side_shut_ = true;
-  set_writing(false);
-}
-
-void Connection::close_now(CloseReason reason) {
-  if (state_ == ConnState::kClosed) return;
-  if (state_ == ConnState::kClosing) reason = close_reason_;
-  ctx_.metrics.connections.closed_total[static_cast<int>(reason)].add();
-  if (session_) ctx_.sessions.detach(*session_);  // ended without BYE: resumable
-  session_ = nullptr;
-  set_state(ConnState::kClosed);
-  stop_io();
-  ctx_.metrics.traffic.bytes_queued.sub(out_.pending_bytes());
-  ctx_.output_budget.on_queue_change(out_.pending_bytes(), 0);
-  out_.clear();
-  in_block_.reset();
-  fd_.reset();
-  owner_.on_connection_closed(*this);
 }
 
 // No event, no timer, no pause left on this reactor: the connection is

@@ -23,6 +23,11 @@
 // closing with unread input would send an RST that can destroy the very
 // error message the client should read.
 //
+// The code is in three units: connection.cc (the data path: read, parse,
+// echo, write, back-pressure), connection_handshake.cc (PROXY header,
+// HELLO, RESUME, hand-off between reactors, session events) and
+// connection_closing.cc (deadlines, CLOSING, the close).
+//
 // Thread contract: reactor thread only; created and destroyed by the Reactor.
 
 #include <sys/socket.h>
@@ -38,12 +43,13 @@
 #include "gateway/protocol.h"
 #include "gateway/proxy_header.h"
 #include "gateway/reactor_context.h"
+#include "gateway/session_holder.h"
 #include "gateway/session_table.h"
 #include "gateway/timer.h"
 
 namespace flux {
 
-class Connection {
+class Connection final : public SessionHolder {
  public:
   Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, uint64_t id,
              const sockaddr_storage& peer);
@@ -55,8 +61,9 @@ class Connection {
   void start();
   // Server shutdown: FLUX_ERROR server-shutdown, then CLOSING.
   void shut_down_for_server_exit();
-  // Its session was resumed elsewhere: FLUX_ERROR session-taken-over, CLOSING.
-  void on_session_taken_over();
+  // SessionHolder: its session was resumed by another connection (or
+  // discarded after a replay gap): FLUX_ERROR session-taken-over, CLOSING.
+  void on_session_taken_over() override;
   // The reactor's queued output is back under its share of
   // --max-pending-total: a connection paused by it reads again.
   void on_output_budget_relieved() noexcept;

@@ -12,7 +12,7 @@
 //   reactor B: FLUX_RESUME <sid> n, sid owned by A
 //     stop reading, flush what is owed, then package:
 //       socket + peer + traffic so far + unparsed input behind the RESUME
-//     ──post()──> reactor A: a Connection adopts the socket, handles the
+//     ──post()──> reactor A: a Connection takes the socket, handles the
 //                            RESUME locally, then the input behind it
 //
 // What travels is owned (the Fd closes itself if the message is never

@@ -1,7 +1,7 @@
 #pragma once
 // Fd: the sole owner of a file descriptor; closes it when destroyed.
 //
-//   Fd fd{::socket(...)};      // adopt
+//   Fd fd{::socket(...)};      // owns the descriptor from here
 //   int raw = fd.get();        // borrow, ownership stays here
 //   fd.reset();                // close now
 //

@@ -1,20 +1,15 @@
 #include "gateway/reactor.h"
 
 #include <event2/thread.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 
-#include "gateway/frame_parser.h"
+#include "gateway/connection_rows.h"
 #include "gateway/log.h"
-#include "gateway/peer_address.h"
 
 namespace flux {
 namespace {
@@ -48,17 +43,24 @@ EventBasePtr make_event_base() {
 }  // namespace
 
 Reactor::Reactor(const Options& options, std::string label)
-    : Reactor(options, std::move(label), 0, nullptr) {}
+    : Reactor(options, std::move(label), 0, std::make_unique<ReactorMesh>()) {}
 
 Reactor::Reactor(const Options& options, unsigned index, ReactorMesh& mesh)
-    : Reactor(options, std::to_string(index), index, &mesh) {}
+    : Reactor(options, std::to_string(index), index, mesh, nullptr) {}
 
-Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorMesh* mesh)
+Reactor::Reactor(const Options& options, std::string label, unsigned index,
+                 std::unique_ptr<ReactorMesh>&& own_mesh)
+    : Reactor(options, std::move(label), index, *own_mesh, std::move(own_mesh)) {
+  mesh_.members.push_back(this);  // the only member of its own mesh
+}
+
+Reactor::Reactor(const Options& options, std::string label, unsigned index, ReactorMesh& mesh,
+                 std::unique_ptr<ReactorMesh>&& own_mesh)
     : options_(options),
       label_(std::move(label)),
       index_(index),
-      own_mesh_(mesh ? nullptr : std::make_unique<ReactorMesh>()),
-      mesh_(mesh ? *mesh : *own_mesh_),
+      own_mesh_(std::move(own_mesh)),
+      mesh_(mesh),
       base_(make_event_base()),
       loop_clock_(metrics_),
       blocks_(BufferPool::block_size_for(options_.max_frame), kPreallocatedBlocks, metrics_.pool),
@@ -73,7 +75,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                  session_ids_,
                  resume_window_,
                  loop_clock_,
-                 &mesh_.directory,
+                 mesh_.directory,
                  index_}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
       output_budget_(options_.max_pending_total),
@@ -95,21 +97,21 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                0,
                CommonTimeout(base_.get(), Millis{1}),
                {discard_scratch_.get(), kDiscardScratchBytes}},
+      admission_(mesh_.admitted, options_.max_connections, metrics_,
+                 {discard_scratch_.get(), kDiscardScratchBytes}),
+      connections_(admission_),
       listener_(base_.get(), loop_clock_, metrics_.connections,
                 [this](Fd fd, const sockaddr_storage& peer) { on_accept(std::move(fd), peer); }),
+      tasks_(base_.get(), loop_clock_),
+      handoffs_(tasks_, [this](ConnectionHandoff handoff) { receive_handoff(std::move(handoff)); }),
       shutdown_event_(event_new(base_.get(), -1, 0, on_shutdown_cb, this)),
-      posted_event_(event_new(base_.get(), -1, 0, on_posted_cb, this)),
       tick_event_(evtimer_new(base_.get(), on_tick_cb, this)) {
-  if (own_mesh_) own_mesh_->members.push_back(this);
-  connections_.reserve(1024);
-  closed_.reserve(1024);
   metrics_.loop.last_turn_monotonic_ns.set(monotonic_ns());
   arm_tick();
 }
 
 Reactor::~Reactor() {
   // Connections hold events of base_: destroy them before the base.
-  for (auto& connection : connections_) connection.reset();
   connections_.clear();
 }
 
@@ -128,23 +130,13 @@ void Reactor::run() {
 // Done when shut down and empty, with no connection on its way here, and
 // no member left that could still hand one over.
 bool Reactor::drained() const noexcept {
-  return shutting_down_ && connections_.empty() && inbound_handoffs_.load() == 0 &&
-         mesh_.all_draining();
+  return shutting_down_ && connections_.empty() && !handoffs_.in_flight() && mesh_.all_draining();
 }
 
 // On the reactor that read the FLUX_RESUME: the connection goes to the
-// session's owner. Counted there first, so the owner cannot finish its
-// shutdown while the message is on its way.
+// session's owner (counted there at once, see HandoffReceiver).
 void Reactor::hand_off(unsigned owner, ConnectionHandoff handoff) {
-  Reactor& target = *mesh_.members.at(owner);
-  target.inbound_handoffs_.fetch_add(1);
-  // std::function needs a copyable callable: the move-only hand-off rides
-  // in a shared_ptr (its Fd closes the socket if the task is never run).
-  auto parcel = std::make_shared<ConnectionHandoff>(std::move(handoff));
-  target.post([&target, parcel] {
-    target.receive_handoff(std::move(*parcel));
-    target.inbound_handoffs_.fetch_sub(1);
-  });
+  mesh_.members.at(owner)->deliver_handoff(std::move(handoff));
 }
 
 // On the owner: the connection carries on here, as if accepted here, and
@@ -152,7 +144,7 @@ void Reactor::hand_off(unsigned owner, ConnectionHandoff handoff) {
 // shutting down it answers no resume (as a single reactor would not: its
 // connections are all CLOSING by then): the client is told server-shutdown.
 void Reactor::receive_handoff(ConnectionHandoff handoff) {
-  Connection& connection = register_connection(std::move(handoff.fd), handoff.peer);
+  Connection& connection = connections_.add(context_, std::move(handoff.fd), handoff.peer);
   if (shutting_down_) return connection.start_handed_over_into_shutdown(std::move(handoff));
   connection.start_handed_over(std::move(handoff));
 }
@@ -162,12 +154,12 @@ void Reactor::run_once(bool block) {
   context_.read_this_turn = 0;
   context_.slow_closes_this_turn = 0;
   event_base_loop(base_.get(), block ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
-  reap_closed();
+  connections_.reap_closed();
   relieve_output_budget();
   sessions_.reap();
 }
 
-void Reactor::adopt(Fd fd) {
+void Reactor::serve_connected(Fd fd) {
   sockaddr_storage peer{};
   peer.ss_family = AF_UNIX;
   metrics_.connections.accepted_total.add();
@@ -182,29 +174,6 @@ void Reactor::on_shutdown_cb(evutil_socket_t, short, void* self) {
   auto* reactor = static_cast<Reactor*>(self);
   reactor->loop_clock_.on_callback();
   reactor->begin_shutdown();
-}
-
-void Reactor::post(std::function<void()> task) {
-  {
-    std::lock_guard lock(posted_mutex_);
-    posted_.push_back(std::move(task));
-  }
-  event_active(posted_event_.get(), 0, 0);
-}
-
-void Reactor::on_posted_cb(evutil_socket_t, short, void* self) {
-  auto* reactor = static_cast<Reactor*>(self);
-  reactor->loop_clock_.on_callback();
-  reactor->run_posted();
-}
-
-void Reactor::run_posted() {
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard lock(posted_mutex_);
-    tasks.swap(posted_);
-  }
-  for (auto& task : tasks) task();
 }
 
 void Reactor::arm_tick() {
@@ -238,17 +207,7 @@ void Reactor::on_tick() {
 }
 
 std::vector<ConnectionInfo> Reactor::list_connections() const {
-  const uint64_t now = monotonic_ns();
-  std::vector<ConnectionInfo> rows;
-  rows.reserve(connections_.size());
-  for (const auto& c : connections_) {
-    if (c->state() == ConnState::kClosed) continue;
-    const Connection::Traffic& t = c->traffic();
-    rows.push_back({c->id(), label_, format_peer(c->peer()), std::string(to_string(c->state())),
-                    double(now - c->created_ns()) / 1e9, t.frames_in, t.frames_out, t.bytes_in,
-                    t.bytes_out, c->pending_bytes()});
-  }
-  return rows;
+  return connection_rows(connections_, label_);
 }
 
 void Reactor::begin_shutdown() {
@@ -262,70 +221,21 @@ void Reactor::begin_shutdown() {
             "shutdown: closing the listener, draining %zu connection(s) (linger %lld ms)",
             connections_.size(), static_cast<long long>(options_.linger.count()));
   listener_.close();
-  for (auto& connection : connections_) connection->shut_down_for_server_exit();
+  connections_.for_each([](Connection& connection) { connection.shut_down_for_server_exit(); });
 }
 
 void Reactor::on_accept(Fd fd, const sockaddr_storage& peer) {
-  // The bound is the group's: one atomic add per accepted connection, never per frame.
-  if (mesh_.admitted.fetch_add(1, std::memory_order_relaxed) >= options_.max_connections) {
-    mesh_.admitted.fetch_sub(1, std::memory_order_relaxed);
-    return reject_server_full(std::move(fd));
-  }
-  int one = 1;  // echoes are small and latency-bound: no Nagle delay
-  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  register_connection(std::move(fd), peer).start();
-}
-
-Connection& Reactor::register_connection(Fd fd, const sockaddr_storage& peer) {
-  auto connection =
-      std::make_unique<Connection>(context_, *this, std::move(fd), next_connection_id_++, peer);
-  connection->slot = connections_.size();
-  connections_.push_back(std::move(connection));
-  return *connections_.back();
-}
-
-// Admission refused: one non-blocking write of the error (a fresh socket's
-// buffer always has room for 26 bytes), then close. What already arrived
-// (a PROXY header, an eager HELLO) is read and dropped first: closing with
-// unread input would send an RST that can destroy the error.
-void Reactor::reject_server_full(Fd fd) {
-  (void)::recv(fd.get(), discard_scratch_.get(), kDiscardScratchBytes, MSG_DONTWAIT);
-  static constexpr std::string_view kText = "FLUX_ERROR server-full";
-  std::byte frame[kFrameHeaderSize + kText.size()];
-  encode_frame_header(static_cast<uint32_t>(kText.size()), frame);
-  std::memcpy(frame + kFrameHeaderSize, kText.data(), kText.size());
-  ssize_t written = ::send(fd.get(), frame, sizeof frame, MSG_NOSIGNAL);
-  if (written > 0) metrics_.traffic.bytes_out_total.add(static_cast<uint64_t>(written));
-  metrics_.traffic.protocol_errors_total[static_cast<int>(ErrorCode::kServerFull)].add();
-  metrics_.connections.closed_total[static_cast<int>(CloseReason::kServerFull)].add();
-  ::shutdown(fd.get(), SHUT_WR);  // FIN after the error, so it is read before EOF
-}
-
-void Reactor::on_connection_closed(Connection& connection) noexcept {
-  closed_.push_back(&connection);
+  if (!admission_.admit(fd)) return;  // refused: told server-full, the socket closes here
+  connections_.add(context_, std::move(fd), peer).start();
 }
 
 // Once per loop turn, O(1) unless connections were paused by the budget and
 // it has just been relieved (then one pass over the connections).
 void Reactor::relieve_output_budget() noexcept {
   if (output_budget_.paused() == 0 || !output_budget_.relieved()) return;
-  for (auto& connection : connections_)
-    if (connection->paused_by_output_budget()) connection->on_output_budget_relieved();
-}
-
-// Swap-and-pop: O(1) per closed connection, order of connections_ is not kept.
-void Reactor::reap_closed() noexcept {
-  for (Connection* closed : closed_) {
-    const size_t slot = closed->slot;
-    if (slot != connections_.size() - 1) {
-      std::swap(connections_[slot], connections_.back());
-      connections_[slot]->slot = slot;
-    }
-    // A connection handed to another member is still open (over there).
-    if (!closed->handed_off()) mesh_.admitted.fetch_sub(1, std::memory_order_relaxed);
-    connections_.pop_back();
-  }
-  closed_.clear();
+  connections_.for_each([](Connection& connection) {
+    if (connection.paused_by_output_budget()) connection.on_output_budget_relieved();
+  });
 }
 
 }  // namespace flux

@@ -19,21 +19,30 @@
 // another reactor owns hands the connection to that reactor
 // (connection_handoff.h): sessions never move.
 //
+// Composed of one part per concern, each in its own unit:
+//   Listener            the listening socket and its accept loop
+//   Admission           --max-connections, server-full refusals
+//   ConnectionRegistry  the connections, reaped between iterations
+//   TaskQueue           post(): the way in from other threads
+//   HandoffReceiver     connections handed over by other reactors
+//   connection_rows()   the /connections rows
+// The Reactor itself owns the loop, the pools, the timers, the sessions,
+// the tick and the shutdown, and wires the parts together.
+//
 // Thread contract: construct and listen() on one thread before run();
 // run() and everything else on the reactor thread; request_shutdown(),
 // post() and metrics() from any thread.
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "gateway/admission.h"
 #include "gateway/buffer_pool.h"
-#include "gateway/connection.h"
+#include "gateway/connection_registry.h"
+#include "gateway/handoff_receiver.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/listener.h"
 #include "gateway/loop_clock.h"
@@ -43,12 +52,13 @@
 #include "gateway/reactor_mesh.h"
 #include "gateway/session_id.h"
 #include "gateway/session_table.h"
+#include "gateway/task_queue.h"
 #include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
 
-class Reactor final : public ConnectionOwner, public ConnectionRouter {
+class Reactor final : public ConnectionRouter {
  public:
   // A reactor on its own (tests, harnesses): a mesh of one.
   explicit Reactor(const Options& options, std::string label = "0");
@@ -70,8 +80,8 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
   // deferred frees. For harnesses that drive the loop themselves (fuzzing).
   void run_once(bool block);
   // Serves an already-connected socket as if it had just been accepted
-  // (harnesses: a socketpair end). Reactor thread only.
-  void adopt(Fd fd);
+  // (harnesses and tests: a socketpair end). Reactor thread only.
+  void serve_connected(Fd fd);
 
   // Any thread: begins the graceful shutdown on the reactor thread.
   void request_shutdown() noexcept;
@@ -79,7 +89,7 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
   // Any thread: runs `task` on the reactor thread at its next turn. The
   // only cross-thread entry besides shutdown (a mutex-guarded queue and one
   // libevent wake-up); never used on the data path.
-  void post(std::function<void()> task);
+  void post(std::function<void()> task) { tasks_.post(std::move(task)); }
 
   // Reactor thread only: a copy of every open connection's figures.
   std::vector<ConnectionInfo> list_connections() const;
@@ -88,9 +98,10 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
   const std::string& label() const noexcept { return label_; }
   size_t connection_count() const noexcept { return connections_.size(); }
 
-  void on_connection_closed(Connection& connection) noexcept override;
   // A resume of a session `owner` holds: the connection goes there by post().
   void hand_off(unsigned owner, ConnectionHandoff handoff) override;
+  // Any thread: a connection another member hands to this one.
+  void deliver_handoff(ConnectionHandoff handoff) { handoffs_.deliver(std::move(handoff)); }
   unsigned index() const noexcept { return index_; }
 
  private:
@@ -101,32 +112,29 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
 
   static constexpr Millis kTickInterval{100};
 
-  Reactor(const Options& options, std::string label, unsigned index, ReactorMesh* mesh);
+  // Every reactor is a member of a mesh: its group's, or one it owns alone
+  // (`own_mesh`, empty in a group).
+  Reactor(const Options& options, std::string label, unsigned index,
+          std::unique_ptr<ReactorMesh>&& own_mesh);
+  Reactor(const Options& options, std::string label, unsigned index, ReactorMesh& mesh,
+          std::unique_ptr<ReactorMesh>&& own_mesh);
 
   static void on_shutdown_cb(evutil_socket_t, short, void* self);
   static void on_tick_cb(evutil_socket_t, short, void* self);
-  static void on_posted_cb(evutil_socket_t, short, void* self);
   void on_tick();
   void arm_tick();
-  void run_posted();
   void on_accept(Fd fd, const sockaddr_storage& peer);
-  void reject_server_full(Fd fd);
   void begin_shutdown();
-  void reap_closed() noexcept;
   void relieve_output_budget() noexcept;
   // On the owner: a connection handed over by another member.
   void receive_handoff(ConnectionHandoff handoff);
-  Connection& register_connection(Fd fd, const sockaddr_storage& peer);
   bool drained() const noexcept;
 
   Options options_;
   std::string label_;
   unsigned index_ = 0;
-  std::unique_ptr<ReactorMesh> own_mesh_;  // a reactor on its own: a mesh of one
+  std::unique_ptr<ReactorMesh> own_mesh_;  // a reactor on its own: its mesh of one
   ReactorMesh& mesh_;
-  // Connections on their way here from other members (counted by the
-  // sender before it posts): this reactor must not stop while one is.
-  std::atomic<uint64_t> inbound_handoffs_{0};
   ReactorMetrics metrics_;
   EventBasePtr base_;
   LoopClock loop_clock_;
@@ -139,18 +147,16 @@ class Reactor final : public ConnectionOwner, public ConnectionRouter {
   std::unique_ptr<std::byte[]> discard_scratch_;
   OutputBudget output_budget_;
   ReactorContext context_;
+  Admission admission_;
+  // After everything its connections use: they are destroyed first.
+  ConnectionRegistry connections_;
   Listener listener_;
-
-  std::vector<std::unique_ptr<Connection>> connections_;
-  std::vector<Connection*> closed_;  // reaped after the current iteration
-  uint64_t next_connection_id_ = 1;
+  TaskQueue tasks_;
+  HandoffReceiver handoffs_;
 
   EventPtr shutdown_event_;  // made active from any thread
-  EventPtr posted_event_;    // made active from any thread by post()
   EventPtr tick_event_;
   uint64_t tick_armed_ns_ = 0;
-  std::mutex posted_mutex_;
-  std::vector<std::function<void()>> posted_;
   bool shutting_down_ = false;
 };
 

@@ -52,7 +52,7 @@ bool ReplayBuffer::drop_oldest() noexcept {
     if (!head_) tail_ = nullptr;
     head_offset_ = 0;
     memory_bytes_ -= done->capacity();
-    BlockRef::adopt(done);  // the temporary drops the chain's reference
+    BlockRef::from_released(done);  // the temporary drops the chain's reference
   }
   return true;
 }

@@ -74,7 +74,7 @@ class ReplayBuffer {
   static uint32_t length_at(const Block* block, size_t offset) noexcept;
 
   Pools pools_;
-  Block* head_ = nullptr;  // each chained block holds one reference (adopted)
+  Block* head_ = nullptr;  // each chained block holds one reference (released)
   Block* tail_ = nullptr;
   size_t head_offset_ = 0;
   uint64_t first_seq_ = 1;

@@ -11,78 +11,78 @@ SessionTable::~SessionTable() {
     account(-int64_t(session->replay.memory_bytes()), -int64_t(session->replay.frame_bytes()));
 }
 
-Session* SessionTable::insert(const SessionId& id, Connection& connection) {
+Session* SessionTable::insert(const SessionId& id, SessionHolder& holder) {
   auto session = std::make_unique<Session>(*this, id, deps_.pools, deps_.base, on_expiry_cb);
   Session& ref = *session;
   if (sessions_.contains(view(ref.id))) return nullptr;
-  if (deps_.directory && !deps_.directory->claim(view(ref.id), deps_.reactor_index)) return nullptr;
+  if (!deps_.directory.claim(view(ref.id), deps_.reactor_index)) return nullptr;
   sessions_.emplace(view(ref.id), std::move(session));
-  ref.attached = &connection;
+  ref.holder = &holder;
   deps_.metrics.attached.add();
   return &ref;
 }
 
 // 128 random bits collide never in practice; if they ever do, the id is
 // drawn again rather than two sessions sharing one.
-Session& SessionTable::create(Connection& connection) {
+Session& SessionTable::create(SessionHolder& holder) {
   deps_.metrics.created_total.add();
   for (;;)
-    if (Session* session = insert(deps_.ids.next(), connection)) return *session;
+    if (Session* session = insert(deps_.ids.next(), holder)) return *session;
 }
 
 ResumeResult SessionTable::check(const Session& session, uint64_t last_seq) const noexcept {
   if (last_seq > session.seq) return ResumeResult::kBadSeq;
   if (!session.replay.covers(last_seq, session.seq)) return ResumeResult::kReplayGap;
-  return session.attached ? ResumeResult::kTakenOver : ResumeResult::kOk;
+  return session.holder ? ResumeResult::kTakenOver : ResumeResult::kOk;
 }
 
 SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t last_seq,
-                                                 Connection& connection) {
+                                                 SessionHolder& holder) {
   auto found = sessions_.find(id);
-  ResumeOutcome outcome{ResumeResult::kUnknown, nullptr, nullptr, std::nullopt};
+  ResumeOutcome outcome{ResumeResult::kUnknown, nullptr, std::nullopt};
+  SessionHolder* previous = nullptr;  // loses the session: told once all is in place
   if (found == sessions_.end() || found->second->doomed) {
-    if (deps_.directory) {
-      std::optional<unsigned> owner = deps_.directory->owner(id);
-      if (owner && *owner != deps_.reactor_index) {
-        outcome.elsewhere = owner;
-        return outcome;  // counted by the reactor that completes it
-      }
+    std::optional<unsigned> owner = deps_.directory.owner(id);
+    if (owner && *owner != deps_.reactor_index) {
+      outcome.elsewhere = owner;
+      return outcome;  // counted by the reactor that completes it
     }
     outcome.result = ResumeResult::kUnknown;
   } else if (Session& session = *found->second;
              (outcome.result = check(session, last_seq)) == ResumeResult::kReplayGap) {
-    outcome.previous = discard_after_gap(session);
+    previous = discard_after_gap(session);
   } else if (outcome.result == ResumeResult::kBadSeq) {
     // the session stays as it was
   } else {
     outcome.session = &session;
-    outcome.previous = session.attached;
-    outcome.result = session.attached ? ResumeResult::kTakenOver : ResumeResult::kOk;
+    previous = session.holder;
+    outcome.result = session.holder ? ResumeResult::kTakenOver : ResumeResult::kOk;
     if (session.detached) {
       unlink_detached(session);
       session.expiry.cancel();
       deps_.metrics.detached.sub();
       deps_.metrics.attached.add();
     }
-    session.attached = &connection;
+    session.holder = &holder;
   }
   deps_.metrics.resumes_total[static_cast<int>(outcome.result)].add();
+  if (previous) previous->on_session_taken_over();
   return outcome;
 }
 
 // Section 7: after a replay gap the session is discarded, since it can never
 // be resumed whole again. If a live connection still holds it, that
-// connection is returned: it must be told (session-taken-over) and closed,
-// for its session is gone (docs/protocol.md, decisions).
-Connection* SessionTable::discard_after_gap(Session& session) noexcept {
-  Connection* holder = session.attached;
+// holder is returned: it must be told (session-taken-over) and closed, for
+// its session is gone (docs/protocol.md, decisions).
+SessionHolder* SessionTable::discard_after_gap(Session& session) noexcept {
+  SessionHolder* holder = session.holder;
   discard(session);
   return holder;
 }
 
 void SessionTable::detach(Session& session) noexcept {
   if (session.detached || session.doomed) return;
-  session.attached = nullptr;
+  session.holder = nullptr;
   session.detached = true;
   link_detached(session);
   deps_.metrics.attached.sub();
@@ -103,7 +103,7 @@ void SessionTable::discard(Session& session) noexcept {
   } else {
     deps_.metrics.attached.sub();
   }
-  session.attached = nullptr;
+  session.holder = nullptr;
   account(-int64_t(session.replay.memory_bytes()), -int64_t(session.replay.frame_bytes()));
   session.replay.clear();
   doomed_.push_back(&session);
@@ -115,7 +115,7 @@ void SessionTable::reap() noexcept {
 }
 
 void SessionTable::erase(Session& session) noexcept {
-  if (deps_.directory) deps_.directory->release(view(session.id), deps_.reactor_index);
+  deps_.directory.release(view(session.id), deps_.reactor_index);
   sessions_.erase(view(session.id));
 }
 

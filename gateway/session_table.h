@@ -32,13 +32,13 @@
 #include "gateway/protocol.h"
 #include "gateway/replay_buffer.h"
 #include "gateway/session_directory.h"
+#include "gateway/session_holder.h"
 #include "gateway/session_id.h"
 #include "gateway/timer.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
 
-class Connection;
 class SessionTable;
 
 struct Session {
@@ -49,8 +49,8 @@ struct Session {
   const SessionId id;
   uint64_t seq = 0;  // data frames sent in this session, across connections
   ReplayBuffer replay;
-  Connection* attached = nullptr;
-  Timer expiry;  // armed while detached
+  SessionHolder* holder = nullptr;  // the connection it is attached to, if any
+  Timer expiry;                     // armed while detached
   // The detached list, oldest first (intrusive: O(1) unlink on resume).
   Session* older = nullptr;
   Session* newer = nullptr;
@@ -68,15 +68,12 @@ class SessionTable {
     SessionIdGenerator& ids;
     const CommonTimeout& resume_window;
     LoopClock& loop_clock;
-    SessionDirectory* directory = nullptr;  // shared by a reactor group; null when alone
+    SessionDirectory& directory;  // the mesh's: shared by a reactor group, or a mesh of one
     unsigned reactor_index = 0;
   };
   struct ResumeOutcome {
     ResumeResult result;
     Session* session = nullptr;  // kOk / kTakenOver: now attached to the caller
-    // kTakenOver, or kReplayGap on a session still attached: the connection
-    // that held it, to be told session-taken-over and closed.
-    Connection* previous = nullptr;
     // Not here but owned by another reactor of the group: the connection
     // goes there (result unset, nothing counted here).
     std::optional<unsigned> elsewhere;
@@ -87,12 +84,15 @@ class SessionTable {
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
 
-  // FLUX_HELLO: a new session, attached to `connection`. Its id is claimed
+  // FLUX_HELLO: a new session, attached to `holder`. Its id is claimed
   // in the directory for the group, so no two reactors ever hold one id;
   // the session stays on this reactor until it ends.
-  Session& create(Connection& connection);
-  // FLUX_RESUME: see the table of protocol section 7.
-  ResumeOutcome resume(std::string_view id, uint64_t last_seq, Connection& connection);
+  Session& create(SessionHolder& holder);
+  // FLUX_RESUME: see the table of protocol section 7. On kTakenOver, and on
+  // kReplayGap for a session still attached, the holder that had the
+  // session is told (SessionHolder::on_session_taken_over) before this
+  // returns: the table alone keeps the two sides in step.
+  ResumeOutcome resume(std::string_view id, uint64_t last_seq, SessionHolder& holder);
   // The connection ended without FLUX_BYE: keep the session for the resume window.
   void detach(Session& session) noexcept;
   // FLUX_BYE (or any end of the session): free it now.
@@ -115,13 +115,13 @@ class SessionTable {
   void trim_to_bounds(Session& session) noexcept;
   void enforce_memory_budget(Session& writing) noexcept;
   void evict_detached_over_budget() noexcept;
-  Connection* discard_after_gap(Session& session) noexcept;
+  SessionHolder* discard_after_gap(Session& session) noexcept;
   void link_detached(Session& session) noexcept;
   void unlink_detached(Session& session) noexcept;
   void account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept;
   void erase(Session& session) noexcept;
   // Null if the id is taken here or, in a group, by another reactor.
-  Session* insert(const SessionId& id, Connection& connection);
+  Session* insert(const SessionId& id, SessionHolder& holder);
   ResumeResult check(const Session& session, uint64_t last_seq) const noexcept;
 
   Deps deps_;

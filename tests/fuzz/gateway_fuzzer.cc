@@ -9,7 +9,7 @@
 //
 // Each input is one short scenario on a fresh Reactor, or on two reactors
 // of one ReactorMesh (multi-reactor mode, config bit): open up to 8
-// connections (adopt() of one end of an AF_UNIX socketpair, client i on
+// connections (serve_connected() of one end of an AF_UNIX socketpair, client i on
 // reactor i mod n; the listener is never opened), queue raw bytes or well-formed frames on them,
 // write the queue out in arbitrary cuts, stop and resume reading (back-pressure), half-close,
 // close, reset, shut the server down. Between actions the loop turns once without blocking
@@ -515,7 +515,7 @@ void Harness::open_client() {
   if (config_.proxy_protocol) send_proxy_header(c, /*malformed=*/clients_.size() % 3 == 2);
   Reactor& reactor = *reactors_[clients_.size() % reactors_.size()];
   clients_.push_back(std::move(c));
-  reactor.adopt(Fd(pair[1]));
+  reactor.serve_connected(Fd(pair[1]));
 }
 
 // What a balancer writes before any client byte (not part of the Flux

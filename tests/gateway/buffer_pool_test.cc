@@ -305,10 +305,10 @@ TEST_F(BufferPoolTest, ReleaseHandsTheReferenceOverWithoutDroppingIt) {
   EXPECT_EQ(pool.blocks_free(), 0u) << "a released pointer still owns its reference";
   EXPECT_EQ(raw->refs, 1u);
 
-  BlockRef back = BlockRef::adopt(raw);
+  BlockRef back = BlockRef::from_released(raw);
   EXPECT_EQ(back.get(), raw);
   EXPECT_EQ(back.data(), bytes);
-  EXPECT_TRUE(back.unique()) << "adopt takes the reference over, it does not add one";
+  EXPECT_TRUE(back.unique()) << "from_released takes the reference over, it does not add one";
   back.reset();
   EXPECT_EQ(pool.blocks_free(), 1u);
   expect_gauges_consistent(pool);

@@ -1,14 +1,14 @@
 // SessionTable in-process, on a real libevent base: the decisions of
-// PROTOCOL.md section 7 (resume outcomes, takeover, replay-gap discards),
+// docs/protocol.md section 7 (resume outcomes, takeover, replay-gap discards),
 // the three replay bounds (--replay-frames, --replay-bytes, --replay-memory
 // with oldest-first eviction), expiry by timer, and the session metrics as
 // invariants: the memory gauges always equal what the buffers hold, and
 // return to zero when the sessions are gone.
 //
-// The table only records which connection a session is attached to; it
-// never calls into it (the caller tells a taken-over connection). So the
-// tests stand in distinct addresses for connections instead of building
-// real ones.
+// A session knows its connection only as a SessionHolder, which the table
+// tells when it loses the session to a resume (takeover, or a replay gap
+// while attached). So the tests stand in small fake holders, which count
+// what they were told, instead of building real connections.
 //
 // Expiry waits on the wall clock (libevent's timer queue has no clock to
 // inject), with a 20 ms window and every wait bounded by a guard timeout.
@@ -37,14 +37,20 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr size_t kSmallBlock = 4096;  // as the reactor's replay pool
+constexpr unsigned kThisReactor = 0;
 
-// Distinct, never dereferenced stand-ins for connections.
-class FakeConnections {
+// Stands in for a connection: counts the takeovers it is told of.
+struct FakeHolder final : SessionHolder {
+  void on_session_taken_over() override { ++taken_over; }
+  int taken_over = 0;
+};
+
+class FakeHolders {
  public:
-  Connection& operator[](size_t i) { return *reinterpret_cast<Connection*>(&slots_.at(i)); }
+  FakeHolder& operator[](size_t i) { return holders_.at(i); }
 
  private:
-  std::array<std::max_align_t, 16> slots_{};
+  std::array<FakeHolder, 16> holders_{};
 };
 
 std::string payload_for(uint64_t n, size_t size) {
@@ -64,7 +70,9 @@ class SessionTableTest : public ::testing::Test {
                                                                {small_, large_},
                                                                ids_,
                                                                resume_window_,
-                                                               loop_clock_});
+                                                               loop_clock_,
+                                                               directory_,
+                                                               kThisReactor});
     return *table_;
   }
 
@@ -76,7 +84,7 @@ class SessionTableTest : public ::testing::Test {
     }
   }
 
-  SessionTable::ResumeOutcome resume(const Session& session, uint64_t last_seq, Connection& by) {
+  SessionTable::ResumeOutcome resume(const Session& session, uint64_t last_seq, SessionHolder& by) {
     return table_->resume(view(session.id), last_seq, by);
   }
 
@@ -113,7 +121,8 @@ class SessionTableTest : public ::testing::Test {
   SessionIdGenerator ids_;
   CommonTimeout resume_window_;
   LoopClock loop_clock_{metrics_};
-  FakeConnections conn_;
+  SessionDirectory directory_;  // as a mesh's, shared with no other reactor here
+  FakeHolders conn_;
   std::unique_ptr<SessionTable> table_;  // last: goes before what it uses
 };
 
@@ -124,7 +133,7 @@ TEST_F(SessionTableTest, CreateGivesDistinctAttachedSessions) {
   std::set<std::string> seen;
   for (size_t i = 0; i < 5; ++i) {
     Session& s = table.create(conn_[i]);
-    EXPECT_EQ(s.attached, &conn_[i]);
+    EXPECT_EQ(s.holder, &conn_[i]);
     EXPECT_EQ(s.seq, 0u);
     EXPECT_TRUE(is_well_formed_session_id(view(s.id)));
     EXPECT_TRUE(seen.emplace(view(s.id)).second) << "id issued twice";
@@ -155,15 +164,15 @@ TEST_F(SessionTableTest, ResumeOfADetachedSessionAttachesIt) {
   record(s, 3);
   table.detach(s);
   EXPECT_TRUE(s.detached);
-  EXPECT_EQ(s.attached, nullptr);
+  EXPECT_EQ(s.holder, nullptr);
   EXPECT_EQ(metrics_.sessions.detached.get(), 1u);
   EXPECT_EQ(metrics_.sessions.attached.get(), 0u);
 
   SessionTable::ResumeOutcome out = resume(s, 1, conn_[1]);
   EXPECT_EQ(out.result, ResumeResult::kOk);
   EXPECT_EQ(out.session, &s);
-  EXPECT_EQ(out.previous, nullptr);
-  EXPECT_EQ(s.attached, &conn_[1]);
+  EXPECT_EQ(conn_[0].taken_over, 0) << "detached: nobody to tell";
+  EXPECT_EQ(s.holder, &conn_[1]);
   EXPECT_FALSE(s.detached);
   EXPECT_EQ(metrics_.sessions.detached.get(), 0u);
   EXPECT_EQ(metrics_.sessions.attached.get(), 1u);
@@ -171,14 +180,15 @@ TEST_F(SessionTableTest, ResumeOfADetachedSessionAttachesIt) {
   EXPECT_EQ(s.seq, 3u) << "a resume does not count";
 }
 
-TEST_F(SessionTableTest, ResumeOfAnAttachedSessionNamesThePreviousConnection) {
+TEST_F(SessionTableTest, ResumeOfAnAttachedSessionTellsThePreviousHolder) {
   SessionTable& table = make_table();
   Session& s = table.create(conn_[0]);
   SessionTable::ResumeOutcome out = resume(s, 0, conn_[1]);
   EXPECT_EQ(out.result, ResumeResult::kTakenOver);
   EXPECT_EQ(out.session, &s);
-  EXPECT_EQ(out.previous, &conn_[0]);
-  EXPECT_EQ(s.attached, &conn_[1]);
+  EXPECT_EQ(conn_[0].taken_over, 1);
+  EXPECT_EQ(conn_[1].taken_over, 0);
+  EXPECT_EQ(s.holder, &conn_[1]);
   EXPECT_EQ(metrics_.sessions.attached.get(), 1u) << "still one attached session";
   EXPECT_EQ(resumes(ResumeResult::kTakenOver), 1u);
 }
@@ -190,7 +200,8 @@ TEST_F(SessionTableTest, BadSeqLeavesTheSessionAsItWas) {
   SessionTable::ResumeOutcome out = resume(s, 3, conn_[1]);
   EXPECT_EQ(out.result, ResumeResult::kBadSeq);
   EXPECT_EQ(out.session, nullptr);
-  EXPECT_EQ(s.attached, &conn_[0]) << "not taken over";
+  EXPECT_EQ(s.holder, &conn_[0]) << "not taken over";
+  EXPECT_EQ(conn_[0].taken_over, 0);
   table.detach(s);
   EXPECT_EQ(resume(s, 3, conn_[1]).result, ResumeResult::kBadSeq);
   EXPECT_TRUE(s.detached) << "still waiting for a good resume";
@@ -225,6 +236,45 @@ TEST_F(SessionTableTest, ReplayGapDiscardsTheSession) {
   table.reap();
   EXPECT_EQ(table.size(), 0u);
   EXPECT_EQ(table.resume(id, 10, conn_[1]).result, ResumeResult::kUnknown);
+}
+
+// A gap on a session still attached: its holder loses it and is told.
+TEST_F(SessionTableTest, ReplayGapOnAnAttachedSessionTellsItsHolder) {
+  options_.replay_frames = 4;
+  SessionTable& table = make_table();
+  Session& s = table.create(conn_[0]);
+  record(s, 10);
+  const std::string id(view(s.id));
+  EXPECT_EQ(table.resume(id, 5, conn_[1]).result, ResumeResult::kReplayGap);
+  EXPECT_EQ(conn_[0].taken_over, 1);
+  EXPECT_EQ(conn_[1].taken_over, 0);
+  EXPECT_EQ(metrics_.sessions.attached.get(), 0u);
+  table.reap();
+  EXPECT_EQ(table.size(), 0u);
+}
+
+// A session another reactor of the group owns is not answered here: the
+// caller is told where it lives, and nothing is counted (the owner will).
+TEST_F(SessionTableTest, ASessionOfAnotherReactorIsNamedNotAnswered) {
+  SessionTable& table = make_table();
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  ASSERT_TRUE(directory_.claim(id, kThisReactor + 1));
+  SessionTable::ResumeOutcome out = table.resume(id, 0, conn_[0]);
+  EXPECT_EQ(out.elsewhere, kThisReactor + 1);
+  EXPECT_EQ(out.session, nullptr);
+  for (int r = 0; r < kResumeResultCount; ++r)
+    EXPECT_EQ(metrics_.sessions.resumes_total[r].get(), 0u);
+}
+
+TEST_F(SessionTableTest, SessionIdsAreClaimedInTheDirectoryUntilFreed) {
+  SessionTable& table = make_table();
+  Session& s = table.create(conn_[0]);
+  const std::string id(view(s.id));
+  EXPECT_EQ(directory_.owner(id), kThisReactor);
+  table.discard(s);
+  EXPECT_EQ(directory_.owner(id), kThisReactor) << "until reaped";
+  table.reap();
+  EXPECT_EQ(directory_.owner(id), std::nullopt);
 }
 
 // ---------------------------------------------------------------- bounds
