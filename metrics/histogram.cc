@@ -17,17 +17,12 @@ double HistogramSnapshot::percentile_ns(double q) const noexcept {
   q = std::clamp(q, 0.0, 1.0);
   // The rank of the q-th value, 1-based: p99 of 100 values is the 99th.
   const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * double(total))));
-  uint64_t seen = 0;
-  for (size_t i = 0; i < kHistogramBuckets; ++i) {
-    seen += buckets[i];
-    if (seen >= rank) {
-      const double low = double(histogram_lower_bound(i));
-      const double high = double(histogram_upper_bound(i) - 1);
-      // Never report above the largest value actually seen.
-      return std::min((low + high) / 2.0, double(std::max(max_ns, histogram_lower_bound(i))));
-    }
-  }
-  return double(max_ns);
+  const size_t i = bucket_at_rank(buckets, kHistogramBuckets, rank);
+  if (i == kHistogramBuckets) return double(max_ns);
+  const double low = double(HistogramLayout::lowest(i));
+  const double high = double(HistogramLayout::highest(i));
+  // Never report above the largest value actually seen.
+  return std::min((low + high) / 2.0, double(std::max(max_ns, HistogramLayout::lowest(i))));
 }
 
 void HistogramSnapshot::merge(const HistogramSnapshot& other) noexcept {
@@ -41,7 +36,8 @@ HistogramSnapshot HistogramSnapshot::since(const HistogramSnapshot& earlier) con
   HistogramSnapshot delta = *this;
   // Counts only grow, but a reader may have caught `earlier` mid-update: clamp.
   auto minus = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
-  for (size_t i = 0; i < kHistogramBuckets; ++i) delta.buckets[i] = minus(buckets[i], earlier.buckets[i]);
+  for (size_t i = 0; i < kHistogramBuckets; ++i)
+    delta.buckets[i] = minus(buckets[i], earlier.buckets[i]);
   for (size_t i = 0; i < kPrometheusBuckets; ++i)
     delta.prometheus[i] = minus(prometheus[i], earlier.prometheus[i]);
   delta.sum_ns = minus(sum_ns, earlier.sum_ns);
@@ -50,11 +46,11 @@ HistogramSnapshot HistogramSnapshot::since(const HistogramSnapshot& earlier) con
 
 HistogramSnapshot LatencyHistogram::snapshot() const noexcept {
   HistogramSnapshot s;
-  for (size_t i = 0; i < kHistogramBuckets; ++i) s.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
+  buckets_.load(s.buckets);
   for (size_t i = 0; i < kPrometheusBuckets; ++i)
     s.prometheus[i] = prometheus_[i].load(std::memory_order_relaxed);
-  s.sum_ns = sum_ns_.load(std::memory_order_relaxed);
-  s.max_ns = max_ns_.load(std::memory_order_relaxed);
+  s.sum_ns = buckets_.sum();
+  s.max_ns = buckets_.max();
   return s;
 }
 

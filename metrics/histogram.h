@@ -25,15 +25,22 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/log_linear_histogram.h"
+
 #ifndef FLUX_METRICS_ENABLED
 #define FLUX_METRICS_ENABLED 1
 #endif
 
 namespace flux {
 
-inline constexpr int kHistogramSubBits = 5;
-inline constexpr size_t kHistogramSubBuckets = size_t{1} << kHistogramSubBits;  // 32
-inline constexpr size_t kHistogramBuckets = 1024;  // up to 2^36 ns ~ 68.7 s
+// The bucket maths, shared with fluxbench (common/log_linear_histogram.h).
+using HistogramLayout = LogLinearLayout<5, 36>;
+
+inline constexpr int kHistogramSubBits = HistogramLayout::kSubBits;
+inline constexpr size_t kHistogramSubBuckets = HistogramLayout::kSubBuckets;  // 32
+// 1024: up to 2^36 ns ~ 68.7 s
+inline constexpr size_t kHistogramBuckets = HistogramLayout::kBuckets;
+static_assert(kHistogramBuckets == 1024);
 
 // Upper bounds of the Prometheus buckets, in nanoseconds (+Inf is implied).
 inline constexpr std::array<uint64_t, 24> kPrometheusBoundsNs = {
@@ -44,22 +51,15 @@ inline constexpr std::array<uint64_t, 24> kPrometheusBoundsNs = {
 inline constexpr size_t kPrometheusBuckets = kPrometheusBoundsNs.size() + 1;  // + the +Inf bucket
 
 constexpr size_t histogram_index(uint64_t ns) noexcept {
-  if (ns < kHistogramSubBuckets) return static_cast<size_t>(ns);
-  const int exponent = 63 - __builtin_clzll(ns);  // >= 5
-  const size_t sub = static_cast<size_t>(ns >> (exponent - kHistogramSubBits)) & (kHistogramSubBuckets - 1);
-  const size_t index = kHistogramSubBuckets * static_cast<size_t>(exponent - kHistogramSubBits + 1) + sub;
-  return index < kHistogramBuckets ? index : kHistogramBuckets - 1;
+  return HistogramLayout::index(ns);
 }
 // Smallest value that maps to `index`.
 constexpr uint64_t histogram_lower_bound(size_t index) noexcept {
-  if (index < kHistogramSubBuckets) return index;
-  const size_t exponent = index / kHistogramSubBuckets - 1 + kHistogramSubBits;
-  const uint64_t sub = index % kHistogramSubBuckets;
-  return (kHistogramSubBuckets + sub) << (exponent - kHistogramSubBits);
+  return HistogramLayout::lowest(index);
 }
 // One past the largest value that maps to `index`.
 constexpr uint64_t histogram_upper_bound(size_t index) noexcept {
-  return histogram_lower_bound(index + 1);
+  return HistogramLayout::lowest(index + 1);
 }
 
 // A point-in-time copy, plain integers: merge, subtract, ask for percentiles.
@@ -84,10 +84,8 @@ class alignas(64) LatencyHistogram {
   void record(uint64_t ns) noexcept { record_many(ns, 1); }
   void record_many(uint64_t ns, uint64_t times) noexcept {
     if (!FLUX_METRICS_ENABLED || times == 0) return;
-    bump(buckets_[histogram_index(ns)], times);
-    bump(prometheus_[prometheus_index(ns)], times);
-    bump(sum_ns_, ns * times);
-    if (ns > max_ns_.load(std::memory_order_relaxed)) max_ns_.store(ns, std::memory_order_relaxed);
+    buckets_.record(ns, times);
+    relaxed_add(prometheus_[prometheus_index(ns)], times);
   }
 
   HistogramSnapshot snapshot() const noexcept;
@@ -99,14 +97,8 @@ class alignas(64) LatencyHistogram {
   }
 
  private:
-  static void bump(std::atomic<uint64_t>& cell, uint64_t n) noexcept {
-    cell.store(cell.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
-  std::array<std::atomic<uint64_t>, kHistogramBuckets> buckets_{};
+  RelaxedBuckets<HistogramLayout> buckets_;  // the fine buckets, sum and max
   std::array<std::atomic<uint64_t>, kPrometheusBuckets> prometheus_{};
-  std::atomic<uint64_t> sum_ns_{0};
-  std::atomic<uint64_t> max_ns_{0};
 };
 
 }  // namespace flux

@@ -40,11 +40,12 @@ RUN_PACKAGES=(
 )
 
 # Test tools (--test): clang + its sanitizer runtimes for the ASan/UBSan
-# build, llvm-14 for llvm-symbolizer (readable sanitizer stack traces, since
+# build, clang-format-14 for the format check (scripts/format.sh --check),
+# llvm-14 for llvm-symbolizer (readable sanitizer stack traces, since
 # recommends are not installed), prometheus for promtool (metrics exposition
 # checks), procps (ps/pgrep), curl (HTTP endpoints).
 TEST_PACKAGES=(
-  clang-14
+  clang-14 clang-format-14
   libclang-rt-14-dev
   llvm-14
   prometheus

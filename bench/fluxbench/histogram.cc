@@ -44,22 +44,15 @@ uint64_t Histogram::percentile_ns(double q) const noexcept {
   q = std::clamp(q, 0.0, 1.0);
   const auto rank =
       std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
-  uint64_t seen = 0;
-  for (size_t i = 0; i < kBucketCount; ++i) {
-    seen += buckets_[i];
-    if (seen >= rank) return std::min(bucket_highest(i), max_ns_);
-  }
-  return max_ns_;
+  const size_t i = bucket_at_rank(buckets_, kBucketCount, rank);
+  return i == kBucketCount ? max_ns_ : std::min(bucket_highest(i), max_ns_);
 }
 
 Histogram LatencyRecorder::snapshot() const {
   Histogram h;
-  for (size_t i = 0; i < kBucketCount; ++i) {
-    h.buckets_[i] = buckets_[i].load(std::memory_order_relaxed);
-    h.count_ += h.buckets_[i];
-  }
-  h.sum_ns_ = sum_ns_.load(std::memory_order_relaxed);
-  h.max_ns_ = max_ns_.load(std::memory_order_relaxed);
+  h.count_ = buckets_.load(h.buckets_);
+  h.sum_ns_ = buckets_.sum();
+  h.max_ns_ = buckets_.max();
   return h;
 }
 

@@ -16,38 +16,33 @@
 //                    thread (its worker) and snapshotted by any other (the
 //                    progress line) without locks.
 
-#include <array>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "common/log_linear_histogram.h"
+
 namespace flux::bench {
 
-inline constexpr unsigned kSubBucketBits = 7;
-inline constexpr uint64_t kSubBuckets = uint64_t{1} << kSubBucketBits;  // 128
+// The bucket maths, shared with the gateway's metrics (common/log_linear_histogram.h).
+using LatencyLayout = LogLinearLayout<7, 40>;
+
+inline constexpr unsigned kSubBucketBits = LatencyLayout::kSubBits;
+inline constexpr uint64_t kSubBuckets = LatencyLayout::kSubBuckets;  // 128
 inline constexpr unsigned kMaxExponent = 40;
-inline constexpr size_t kBucketCount = kSubBuckets * (kMaxExponent - kSubBucketBits + 1);
+inline constexpr size_t kBucketCount = LatencyLayout::kBuckets;  // 4352
+static_assert(kBucketCount == kSubBuckets * (kMaxExponent - kSubBucketBits + 1));
 
 constexpr size_t bucket_index(uint64_t ns) noexcept {
-  if (ns < kSubBuckets) return static_cast<size_t>(ns);
-  const unsigned exponent = 63u - static_cast<unsigned>(__builtin_clzll(ns));  // >= 7
-  const uint64_t sub = (ns >> (exponent - kSubBucketBits)) & (kSubBuckets - 1);
-  const size_t index = static_cast<size_t>(kSubBuckets * (exponent - kSubBucketBits + 1) + sub);
-  return index < kBucketCount ? index : kBucketCount - 1;
+  return LatencyLayout::index(ns);
 }
-
 // The smallest value that maps to `index`.
 constexpr uint64_t bucket_lowest(size_t index) noexcept {
-  if (index < kSubBuckets) return index;
-  const uint64_t exponent = index / kSubBuckets - 1 + kSubBucketBits;
-  const uint64_t sub = index % kSubBuckets;
-  return (kSubBuckets + sub) << (exponent - kSubBucketBits);
+  return LatencyLayout::lowest(index);
 }
-
 // The largest value that maps to `index` (HdrHistogram's "highest equivalent").
 constexpr uint64_t bucket_highest(size_t index) noexcept {
-  return bucket_lowest(index + 1) - 1;
+  return LatencyLayout::highest(index);
 }
 
 class Histogram {
@@ -79,22 +74,12 @@ class Histogram {
 class alignas(64) LatencyRecorder {
  public:
   // Owner thread only. Relaxed load+store: one writer needs no RMW.
-  void record(uint64_t ns) noexcept {
-    bump(buckets_[bucket_index(ns)], 1);
-    bump(sum_ns_, ns);
-    if (ns > max_ns_.load(std::memory_order_relaxed)) max_ns_.store(ns, std::memory_order_relaxed);
-  }
+  void record(uint64_t ns) noexcept { buckets_.record(ns, 1); }
   // Any thread. May miss the very latest records; never tears a counter.
   Histogram snapshot() const;
 
  private:
-  static void bump(std::atomic<uint64_t>& cell, uint64_t n) noexcept {
-    cell.store(cell.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-
-  std::array<std::atomic<uint64_t>, kBucketCount> buckets_{};
-  std::atomic<uint64_t> sum_ns_{0};
-  std::atomic<uint64_t> max_ns_{0};
+  RelaxedBuckets<LatencyLayout> buckets_;
 };
 
 }  // namespace flux::bench

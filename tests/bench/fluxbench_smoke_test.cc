@@ -5,15 +5,18 @@
 // FLUX_BASELINE_BIN); an environment variable of the same name overrides each.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "bench/child_process.h"
+#include "support/gateway_process.h"
+#include "support/subprocess.h"
 
-namespace flux::benchtest {
+namespace flux::itest {
 namespace {
 
 using nlohmann::json;
@@ -28,13 +31,29 @@ std::string fluxbench() {
   return binary("FLUXBENCH_BIN", FLUXBENCH_BIN);
 }
 
+// The exit code of a command that ended by itself; nullopt if it was killed
+// at the deadline or by a signal.
+std::optional<int> exit_code(const RunResult& r) {
+  if (!r.status || !r.status->exited) return std::nullopt;
+  return r.status->code;
+}
+
+// SIGTERM, then up to `timeout` for the exit: its code, or nullopt if it died
+// by a signal or was still running (then it is killed).
+std::optional<int> stop(GatewayProcess& server, seconds timeout) {
+  server.signal(SIGTERM);
+  const std::optional<ExitStatus> status = server.wait_exit(after(timeout));
+  if (!status || !status->exited) return std::nullopt;
+  return status->code;
+}
+
 // Runs fluxbench --json with `args`; the process must finish well inside
 // its own bound (connect budget + warm-up + duration + grace).
 json run_fluxbench(std::vector<std::string> args, int expected_exit = 0) {
   args.insert(args.begin(), {fluxbench(), "--json", "--no-progress"});
-  const CommandResult r = run_command(args, seconds(20));
-  EXPECT_TRUE(r.exit_code.has_value()) << "fluxbench did not stop by itself";
-  EXPECT_EQ(r.exit_code.value_or(-1), expected_exit) << r.out;
+  const RunResult r = run(args, after(seconds(20)));
+  EXPECT_TRUE(exit_code(r).has_value()) << "fluxbench did not stop by itself";
+  EXPECT_EQ(exit_code(r).value_or(-1), expected_exit) << r.out << r.err;
   const json j = json::parse(r.out, nullptr, false);
   EXPECT_TRUE(j.is_object()) << "not JSON: " << r.out;
   return j.is_object() ? j : json::object();
@@ -78,16 +97,13 @@ std::vector<std::string> operator+(std::vector<std::string> a, const std::vector
 class GatewaySmoke : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(gateway_.start(
-        {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0", "--metrics-port", "0"},
-        error))
-        << error;
+    ASSERT_TRUE(gateway_.start_command(
+        {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0", "--metrics-port", "0"}));
   }
   std::string stats_url() const {
     return "http://127.0.0.1:" + std::to_string(gateway_.metrics_port()) + "/stats";
   }
-  ServerProcess gateway_;
+  GatewayProcess gateway_;
 };
 
 TEST_F(GatewaySmoke, ClosedLoopEchoesEverythingInOrder) {
@@ -121,16 +137,15 @@ TEST_F(GatewaySmoke, OpenLoopKeepsItsSchedule) {
 // ~5 s: every echo arrives exactly once and in order across the drops and
 // resumes, no resume fails, and the gateway still shuts down cleanly.
 void expect_churn_clean(const std::vector<std::string>& gateway_flags) {
-  ServerProcess gateway;
-  std::string error;
+  GatewayProcess gateway;
   std::vector<std::string> argv = {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
                                    "--metrics-port", "0"};
   argv.insert(argv.end(), gateway_flags.begin(), gateway_flags.end());
-  ASSERT_TRUE(gateway.start(argv, error)) << error;
-  const json j = run_fluxbench(
-      target(gateway.port()) + std::vector<std::string>{"--conns", "200", "--window", "4",
-                                                        "--churn", "20", "--warmup", "500ms",
-                                                        "--duration", "4500ms"});
+  ASSERT_TRUE(gateway.start_command(argv));
+  const json j =
+      run_fluxbench(target(gateway.port()) +
+                    std::vector<std::string>{"--conns", "200", "--window", "4", "--churn", "20",
+                                             "--warmup", "500ms", "--duration", "4500ms"});
   expect_clean(j, 200);
   ASSERT_TRUE(j["churn"].is_object()) << j.dump(2);
   const json& churn = j["churn"];
@@ -139,7 +154,7 @@ void expect_churn_clean(const std::vector<std::string>& gateway_flags) {
   EXPECT_EQ(churn["resume_failures"], 0) << churn.dump();
   expect_ordered_percentiles(churn["resume_latency_us"]);
   EXPECT_EQ(churn["resume_latency_us"]["count"], churn["resumes"]);
-  EXPECT_EQ(gateway.stop(seconds(10)), std::optional<int>(0)) << "gateway exit on SIGTERM";
+  EXPECT_EQ(stop(gateway, seconds(10)), std::optional<int>(0)) << "gateway exit on SIGTERM";
 }
 
 TEST(ChurnSmoke, EveryEchoExactlyOnceAcrossResumes) {
@@ -151,15 +166,13 @@ TEST(ChurnSmoke, EveryEchoExactlyOnceAcrossResumesOnFourReactors) {
 }
 
 TEST(ChurnSmoke, OpenLoopResumesKeepTheSchedule) {
-  ServerProcess gateway;
-  std::string error;
-  ASSERT_TRUE(gateway.start(
-      {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0", "--metrics-port", "0"}, error))
-      << error;
-  const json j = run_fluxbench(
-      target(gateway.port()) +
-      std::vector<std::string>{"--conns", "50", "--rate", "2000", "--churn", "20", "--warmup",
-                               "500ms", "--duration", "1500ms", "--threads", "2"});
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start_command(
+      {binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0", "--metrics-port", "0"}));
+  const json j = run_fluxbench(target(gateway.port()) +
+                               std::vector<std::string>{"--conns", "50", "--rate", "2000",
+                                                        "--churn", "20", "--warmup", "500ms",
+                                                        "--duration", "1500ms", "--threads", "2"});
   expect_clean(j, 50);
   EXPECT_GT(j["churn"]["resumes"].get<uint64_t>(), 20u) << j["churn"].dump();
   EXPECT_EQ(j["churn"]["resume_failures"], 0);
@@ -169,27 +182,22 @@ TEST(ChurnSmoke, OpenLoopResumesKeepTheSchedule) {
 TEST(ChurnSmoke, ResumeRefusedIsAFailure) {
   // --replay-frames 0: a drop with echoes still in flight (window 8) leaves a
   // replay gap, FLUX_INVALID replay-gap; fluxbench must count it and fail.
-  ServerProcess gateway;
-  std::string error;
-  ASSERT_TRUE(gateway.start({binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
-                             "--metrics-port", "0", "--replay-frames", "0"},
-                            error))
-      << error;
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start_command({binary("FLUX_GATEWAY_BIN", FLUX_GATEWAY_BIN), "--port", "0",
+                                     "--metrics-port", "0", "--replay-frames", "0"}));
   const json j = run_fluxbench(
-      target(gateway.port()) + std::vector<std::string>{"--conns", "20", "--window", "8",
-                                                        "--size", "1024", "--churn", "20",
-                                                        "--warmup", "200ms", "--duration", "1s"},
+      target(gateway.port()) + std::vector<std::string>{"--conns", "20", "--window", "8", "--size",
+                                                        "1024", "--churn", "20", "--warmup",
+                                                        "200ms", "--duration", "1s"},
       /*expected_exit=*/1);
   EXPECT_EQ(j["result"], "errors");
   EXPECT_GT(j["churn"]["resume_failures"].get<uint64_t>(), 0u) << j["churn"].dump();
 }
 
 TEST(BaselineSmoke, ClosedLoopAgainstTheSpeedOfLight) {
-  ServerProcess baseline;
-  std::string error;
+  GatewayProcess baseline;
   ASSERT_TRUE(
-      baseline.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error))
-      << error;
+      baseline.start_command({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}));
   EXPECT_EQ(baseline.metrics_port(), 0);
   const json j =
       run_fluxbench(target(baseline.port()) +
@@ -203,9 +211,9 @@ TEST(FluxbenchFailures, RefusedConnectionsAreCountedNotFatal) {
   // Find a port nobody listens on: start a baseline, note its port, stop it.
   uint16_t port = 0;
   {
-    ServerProcess gone;
-    std::string error;
-    ASSERT_TRUE(gone.start({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}, error));
+    GatewayProcess gone;
+    ASSERT_TRUE(
+        gone.start_command({binary("FLUX_BASELINE_BIN", FLUX_BASELINE_BIN), "--port", "0"}));
     port = gone.port();
   }
   const json j =
@@ -217,10 +225,10 @@ TEST(FluxbenchFailures, RefusedConnectionsAreCountedNotFatal) {
 }
 
 TEST(FluxbenchFailures, RefusesNonLoopbackTargets) {
-  const CommandResult r =
-      run_command({fluxbench(), "--host", "10.1.2.3", "--duration", "1s"}, seconds(5));
-  EXPECT_EQ(r.exit_code.value_or(-1), 2);
+  const RunResult r =
+      run({fluxbench(), "--host", "10.1.2.3", "--duration", "1s"}, after(seconds(5)));
+  EXPECT_EQ(exit_code(r).value_or(-1), 2);
 }
 
 }  // namespace
-}  // namespace flux::benchtest
+}  // namespace flux::itest

@@ -27,8 +27,9 @@ on top of the real numbers, to look at a busy dashboard without a load
 generator. --simulated-clock makes every /stats request one second later
 than the previous one, so a headless Chromium run with
 --virtual-time-budget=300000 fills the 5-minute charts in a few real
-seconds (for screenshots). Stdlib only. SIGTERM/SIGINT: closes clients with
-FLUX_ERROR server-shutdown and exits 0.
+seconds (for screenshots). Stdlib and the framing of fluxclient.codec
+(clients/python) only. SIGTERM/SIGINT: closes clients with FLUX_ERROR
+server-shutdown and exits 0.
 """
 
 import argparse
@@ -38,12 +39,14 @@ import os
 import random
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+from fluxclient.codec import recv_frame, send_frame  # noqa: E402 - the repository's client library, not installed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DASHBOARD = os.path.join(ROOT, "dashboard")
@@ -161,8 +164,9 @@ class Gateway:
 
     def conversation(self, sock, conn, r):
         while True:
-            payload = recv_frame(sock)
-            if payload is None:
+            try:
+                payload = recv_frame(sock)
+            except EOFError:
                 return "eof"
             t0 = time.monotonic()
             with self.lock:
@@ -400,28 +404,6 @@ def process_block(start_wall):
 
 
 process_block.last = None
-
-
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
-def recv_frame(sock):
-    header = recv_exact(sock, 4)
-    if header is None:
-        return None
-    (length,) = struct.unpack(">I", header)
-    return recv_exact(sock, length) if length else b""
-
-
-def send_frame(sock, payload):
-    sock.sendall(struct.pack(">I", len(payload)) + payload)
 
 
 def make_handler(gw):

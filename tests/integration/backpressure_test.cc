@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "integration/assertions.h"
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/assertions.h"
+#include "support/gateway_process.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -35,7 +35,9 @@ constexpr uint64_t kMaxGrowth = 24 * kMiB;
 
 TEST(Backpressure, SilentReaderIsPausedThenReceivesEverythingInOrder) {
   GatewayProcess gateway;
-  ASSERT_TRUE(gateway.start({"--max-pending", "1048576"}));
+  // --write-timeout 0: on a loaded machine the silent phase may outlast the
+  // default 10 s slow-consumer deadline (output_bounds_test covers that).
+  ASSERT_TRUE(gateway.start({"--max-pending", "1048576", "--write-timeout", "0"}));
   TestClient writer;
   // A small receive buffer keeps the echoes from hiding in this side's kernel.
   writer.set_buffer_sizes(64 * 1024, 0);

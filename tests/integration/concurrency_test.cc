@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "integration/assertions.h"
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/assertions.h"
+#include "support/gateway_process.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {

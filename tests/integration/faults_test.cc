@@ -37,11 +37,12 @@
 #include <utility>
 #include <vector>
 
-#include "integration/assertions.h"
-#include "integration/gateway_process.h"
-#include "integration/metrics_scrape.h"
-#include "integration/test_client.h"
-#include "metrics/exposition_parser.h"
+#include "support/assertions.h"
+#include "support/exposition_parser.h"
+#include "support/gateway_process.h"
+#include "support/metrics_scrape.h"
+#include "support/raw_http.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -53,129 +54,20 @@ using std::chrono::seconds;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-// ------------------------------------------------------------- raw sockets
-
-// A plain TCP connection for bytes no well-behaved HTTP client would send.
-// Non-blocking; every wait is a poll bounded by the caller's deadline.
-class RawSocket {
- public:
-  RawSocket() = default;
-  ~RawSocket() { close(); }
-  RawSocket(RawSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  RawSocket& operator=(RawSocket&&) = delete;
-
-  ::testing::AssertionResult connect(uint16_t port, Deadline deadline = after(kPromptWait)) {
-    if (auto started = start_connect(port); !started) return started;
-    return finish_connect(deadline);
-  }
-
-  // The two halves of connect(), so that many connects can be in flight.
-  ::testing::AssertionResult start_connect(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return ::testing::AssertionFailure() << "socket: " << strerror(errno);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS)
-      return ::testing::AssertionFailure() << "connect: " << strerror(errno);
-    return ::testing::AssertionSuccess();
-  }
-
-  ::testing::AssertionResult finish_connect(Deadline deadline) {
-    if (!wait(POLLOUT, deadline)) return ::testing::AssertionFailure() << "connect timed out";
-    int error = 0;
-    socklen_t len = sizeof error;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len);
-    if (error != 0) return ::testing::AssertionFailure() << "connect: " << strerror(error);
-    return ::testing::AssertionSuccess();
-  }
-
-  // Sends until done, the peer closes or resets (false), or the deadline.
-  bool send_all(std::string_view bytes, Deadline deadline) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        if (!wait(POLLOUT, deadline)) return false;
-      } else {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  // Reads until the peer closes (EOF or reset) or the deadline; `closed`
-  // tells which happened.
-  std::string read_until_closed(Deadline deadline, bool& closed) {
-    std::string in;
-    closed = false;
-    char buffer[16384];
-    while (true) {
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-      if (n > 0) {
-        in.append(buffer, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        closed = true;
-        return in;
-      }
-      if (!wait(POLLIN, deadline)) return in;
-    }
-  }
-
-  // Reads one HTTP response head (up to the blank line), or what came before
-  // the deadline or a close.
-  std::string read_head(Deadline deadline) {
-    std::string in;
-    char c;
-    while (in.find("\r\n\r\n") == std::string::npos) {
-      const ssize_t n = ::recv(fd_, &c, 1, MSG_DONTWAIT);
-      if (n == 1) {
-        in += c;
-      } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
-                 !wait(POLLIN, deadline)) {
-        break;
-      }
-    }
-    return in;
-  }
-
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  bool wait(short events, Deadline deadline) {
-    pollfd p{fd_, events, 0};
-    return ::poll(&p, 1, poll_timeout_ms(deadline)) > 0;
-  }
-
-  int fd_ = -1;
-};
-
-// "HTTP/1.1 413 Payload Too Large\r\n..." -> 413; 0 if there is no status line.
-int http_status(std::string_view response) {
-  if (!response.starts_with("HTTP/1.")) return 0;
-  const size_t space = response.find(' ');
-  if (space == std::string_view::npos) return 0;
-  return std::atoi(std::string(response.substr(space + 1, 3)).c_str());
-}
-
 // ------------------------------------------------------------ client side
 
-std::string source_address(size_t i) { return "127.0.0." + std::to_string(1 + i % 4); }
+std::string source_address(size_t i) {
+  return "127.0.0." + std::to_string(1 + i % 4);
+}
 
 // Every client gets its own payload echoed, in order.
 ::testing::AssertionResult all_echo(const std::vector<TestClient*>& clients, std::string_view tag) {
   for (size_t i = 0; i < clients.size(); ++i)
-    if (auto s = clients[i]->send_frame(std::string(tag) + std::to_string(i)); !s) return s << " (client " << i << ")";
+    if (auto s = clients[i]->send_frame(std::string(tag) + std::to_string(i)); !s)
+      return s << " (client " << i << ")";
   for (size_t i = 0; i < clients.size(); ++i)
-    if (auto e = clients[i]->expect_frame(std::string(tag) + std::to_string(i)); !e) return e << " (client " << i << ")";
+    if (auto e = clients[i]->expect_frame(std::string(tag) + std::to_string(i)); !e)
+      return e << " (client " << i << ")";
   return ::testing::AssertionSuccess();
 }
 
@@ -210,7 +102,8 @@ TEST(Faults, DescriptorExhaustionIsCountedOnMetricsAndStopsOnceFree) {
   std::vector<TestClient*> ready;
   const auto reply_deadline = after(seconds(3));
   for (auto& c : clients)
-    if (auto reply = c.read_frame(reply_deadline); reply && is_fresh_ready(*reply)) ready.push_back(&c);
+    if (auto reply = c.read_frame(reply_deadline); reply && is_fresh_ready(*reply))
+      ready.push_back(&c);
   ASSERT_GE(ready.size(), 10u) << "the gateway served almost nobody";
   ASSERT_LT(ready.size(), kGatewayFds) << "RLIMIT_NOFILE was not applied to the gateway";
   ASSERT_TRUE(all_echo(ready, "saturated "));
@@ -305,14 +198,16 @@ TEST(Faults, FiveThousandSlowlorisConnectionsAllTimeOut) {
       }
     }
   }
-  ASSERT_EQ(open, 0u) << "connections not closed " << ms_since(all_open) << " ms after the last connect";
+  ASSERT_EQ(open, 0u) << "connections not closed " << ms_since(all_open)
+                      << " ms after the last connect";
 
   long long earliest = LLONG_MAX, latest = 0;
   for (size_t i = 0; i < kClients; ++i) {
     const long long ms = std::chrono::duration_cast<milliseconds>(closed[i] - opened[i]).count();
     earliest = std::min(earliest, ms);
     latest = std::max(latest, ms);
-    ASSERT_EQ(clients[i].pop_frame().value_or("<no frame>"), "FLUX_ERROR handshake-timeout") << i << ": " << clients[i].state();
+    ASSERT_EQ(clients[i].pop_frame().value_or("<no frame>"), "FLUX_ERROR handshake-timeout")
+        << i << ": " << clients[i].state();
     ASSERT_EQ(clients[i].unread_bytes(), 0u) << i << ": more after the error";
   }
   std::cout << kClients << " slowloris clients closed " << earliest << ".." << latest
@@ -334,7 +229,8 @@ TEST(Faults, FiveThousandSlowlorisConnectionsAllTimeOut) {
   // client's EOF, at most --linger): then every close is counted.
   for (auto& c : clients) c.close();
   EXPECT_TRUE(metric_equals(gateway.metrics_port(), "flux_connections_closed_total",
-                            {{"reason", "handshake-timeout"}}, double(kClients), after(seconds(10))));
+                            {{"reason", "handshake-timeout"}}, double(kClients),
+                            after(seconds(10))));
   EXPECT_TRUE(metric_equals(gateway.metrics_port(), "flux_connections", {}, 0, after(seconds(10))));
   EXPECT_TRUE(serves_new_client(gateway.port()));
 }
@@ -358,7 +254,8 @@ TEST(Faults, RstStormIsCountedWhileAControlClientIsServed) {
   long long worst_round_trip_ms = 0;
   for (size_t first = 0; first < kStorm; first += kBatch) {
     std::vector<TestClient> batch(kBatch);
-    for (size_t i = 0; i < kBatch; ++i) ASSERT_TRUE(batch[i].start_connect(gateway.port(), source_address(i)));
+    for (size_t i = 0; i < kBatch; ++i)
+      ASSERT_TRUE(batch[i].start_connect(gateway.port(), source_address(i)));
     for (auto& c : batch) {
       ASSERT_TRUE(c.finish_connect(after(kPromptWait)));
       ASSERT_TRUE(c.send_frame("FLUX_HELLO"));
@@ -375,8 +272,8 @@ TEST(Faults, RstStormIsCountedWhileAControlClientIsServed) {
     const auto start = Clock::now();
     const std::string payload = make_payload(first, 256);
     ASSERT_TRUE(control.send_frame(payload));
-    ASSERT_TRUE(control.expect_frame(payload)) << "control client not served after " << first + kBatch
-                                                << " resets";
+    ASSERT_TRUE(control.expect_frame(payload))
+        << "control client not served after " << first + kBatch << " resets";
     worst_round_trip_ms = std::max(worst_round_trip_ms, ms_since(start));
   }
   std::cout << "control client's worst echo round trip during the storm: " << worst_round_trip_ms
@@ -406,10 +303,14 @@ TEST(Faults, TwentyReadersThatNeverReadStayBoundedThenGetEverything) {
   constexpr size_t kFrameBytes = 64 * 1024;
   constexpr size_t kFrames = 128;  // 8 MiB per client
   GatewayProcess gateway;
-  ASSERT_TRUE(gateway.start({"--max-pending", "262144"}));
+  // --write-timeout 0: the clients read one after another, so the last ones
+  // wait longer than the default 10 s, which would (rightly) close them as
+  // slow consumers (output_bounds_test covers that); here only back-pressure.
+  ASSERT_TRUE(gateway.start({"--max-pending", "262144", "--write-timeout", "0"}));
   auto payloads_of = [&](size_t client) {
     std::vector<std::string> payloads;
-    for (size_t k = 0; k < kFrames; ++k) payloads.push_back(make_payload(client * kFrames + k, kFrameBytes));
+    for (size_t k = 0; k < kFrames; ++k)
+      payloads.push_back(make_payload(client * kFrames + k, kFrameBytes));
     return payloads;
   };
   std::vector<TestClient> clients(kClients);
@@ -434,8 +335,10 @@ TEST(Faults, TwentyReadersThatNeverReadStayBoundedThenGetEverything) {
       sent[i] += n;
       progress |= n > 0;
     }
-    if (progress) last_progress = Clock::now();
-    else std::this_thread::sleep_for(milliseconds(10));  // nobody can send: let the kernel breathe
+    if (progress)
+      last_progress = Clock::now();
+    else
+      std::this_thread::sleep_for(milliseconds(10));  // nobody can send: let the kernel breathe
   }
   size_t total_sent = 0, stalled = 0;
   for (size_t i = 0; i < kClients; ++i) {
@@ -467,8 +370,10 @@ TEST(Faults, TwentyReadersThatNeverReadStayBoundedThenGetEverything) {
 
   // Now each reads: everything arrives, identical and in order.
   for (size_t i = 0; i < kClients; ++i)
-    ASSERT_TRUE(clients[i].echo_stream(payloads_of(i), after(seconds(60)), sent[i])) << "client " << i;
-  EXPECT_TRUE(metric_equals(gateway.metrics_port(), "flux_output_queued_bytes", {}, 0, after(seconds(5))));
+    ASSERT_TRUE(clients[i].echo_stream(payloads_of(i), after(seconds(60)), sent[i]))
+        << "client " << i;
+  EXPECT_TRUE(
+      metric_equals(gateway.metrics_port(), "flux_output_queued_bytes", {}, 0, after(seconds(5))));
 }
 
 // Hostile HTTP on the metrics port. Each test holds a session open on the
@@ -491,20 +396,21 @@ class MetricsPortAbuseTest : public ::testing::Test {
     std::string why;
     const auto start = Clock::now();
     if (!scrape(metrics_port(), seconds(2), &why))
-      return ::testing::AssertionFailure() << "/metrics did not answer within 2 s after " << after_what
-                                           << ": " << why << " (" << ms_since(start) << " ms)";
+      return ::testing::AssertionFailure()
+             << "/metrics did not answer within 2 s after " << after_what << ": " << why << " ("
+             << ms_since(start) << " ms)";
     return ::testing::AssertionSuccess();
   }
 
   // Sends `request` (it may be cut off when the server gives up on it) and
   // reads until the server closes: the status it answered, 0 for none.
   int refused_status(std::string_view request, std::string_view what) {
-    RawSocket s;
-    EXPECT_TRUE(s.connect(metrics_port())) << what;
+    RawHttp s;
+    EXPECT_TRUE(s.connect(metrics_port(), after(kPromptWait))) << what;
     const auto start = Clock::now();
-    (void)s.send_all(request, after(kPromptWait));
-    bool closed = false;
-    const std::string reply = s.read_until_closed(after(seconds(7)), closed);
+    (void)s.send(request, after(kPromptWait));
+    const bool closed = s.wait_closed(after(seconds(7)));
+    const std::string& reply = s.unread();
     EXPECT_TRUE(closed) << what << ": connection left open";
     std::cout << what << ": status " << http_status(reply) << ", closed after " << ms_since(start)
               << " ms\n";
@@ -524,15 +430,16 @@ TEST_F(MetricsPortAbuseTest, MalformedOversizedAndWriteRequestsAreRefused) {
   EXPECT_TRUE(garbage == 0 || garbage == 400) << "garbage request line answered " << garbage;
   EXPECT_TRUE(unharmed("a garbage request line"));
 
-  const int big_header = refused_status("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Filler: " +
-                                            std::string(100 * 1024, 'a') + "\r\n\r\n",
-                                        "100 KB header");
+  const int big_header = refused_status(
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Filler: " + std::string(100 * 1024, 'a') + "\r\n\r\n",
+      "100 KB header");
   EXPECT_TRUE(big_header == 0 || (big_header >= 400 && big_header < 500))
       << "100 KB header answered " << big_header;
   EXPECT_TRUE(unharmed("a 100 KB header"));
 
   const int post = refused_status(
-      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 1048576\r\n\r\n" +
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: "
+      "1048576\r\n\r\n" +
           std::string(kMiB, 'p'),
       "1 MB POST");
   EXPECT_TRUE(post == 0 || (post >= 400 && post < 500)) << "1 MB POST answered " << post;
@@ -544,14 +451,16 @@ TEST_F(MetricsPortAbuseTest, MalformedOversizedAndWriteRequestsAreRefused) {
 // header alone that it will refuse it, so it must not hold a worker waiting
 // for the body (a handful of such requests would otherwise stall /metrics).
 TEST_F(MetricsPortAbuseTest, AnnouncedBodyIsRefusedWithoutWaitingForIt) {
-  RawSocket s;
-  ASSERT_TRUE(s.connect(metrics_port()));
-  ASSERT_TRUE(s.send_all("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
-                         after(kPromptWait)));
+  RawHttp s;
+  ASSERT_TRUE(s.connect(metrics_port(), after(kPromptWait)));
+  ASSERT_TRUE(s.send("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+                     after(kPromptWait)));
   const auto start = Clock::now();
-  const std::string head = s.read_head(after(seconds(7)));
-  const int status = http_status(head);
-  EXPECT_TRUE(status >= 400 && status < 500) << "100 GB Content-Length answered: " << head.substr(0, 80);
+  const std::optional<HttpReply> head = s.read_reply(after(seconds(7)), /*head_only=*/true);
+  const int status = head ? head->status : 0;
+  EXPECT_TRUE(status >= 400 && status < 500)
+      << "100 GB Content-Length answered: "
+      << (head ? std::to_string(status) : s.unread().substr(0, 80));
   EXPECT_LT(ms_since(start), 1000) << "ms: the server waited for a body it was going to refuse";
   EXPECT_TRUE(unharmed("an absurd Content-Length"));
 }
@@ -561,7 +470,7 @@ TEST_F(MetricsPortAbuseTest, AnnouncedBodyIsRefusedWithoutWaitingForIt) {
 TEST_F(MetricsPortAbuseTest, IdleKeepAliveSocketsDoNotStarveMetrics) {
   constexpr size_t kIdle = 200;
   const auto start = Clock::now();
-  std::vector<RawSocket> idle;
+  std::vector<RawHttp> idle;
   idle.reserve(kIdle);
   // All at once: the HTTP listener's backlog is small (cpp-httplib: 5), and
   // a connect that overflows it waits for a SYN retransmit (1 s, then 3 s).
@@ -572,15 +481,16 @@ TEST_F(MetricsPortAbuseTest, IdleKeepAliveSocketsDoNotStarveMetrics) {
   const auto connect_deadline = after(seconds(20));
   for (auto& s : idle) ASSERT_TRUE(s.finish_connect(connect_deadline));
   for (size_t i = 0; i < kIdle; i += 2)
-    ASSERT_TRUE(idle[i].send_all("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
-                                 after(kPromptWait)));
+    ASSERT_TRUE(idle[i].send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+                             after(kPromptWait)));
   std::cout << kIdle << " idle sockets open after " << ms_since(start) << " ms\n";
   EXPECT_TRUE(unharmed("200 idle keep-alive sockets were opened"));
   EXPECT_TRUE(serves_new_client(gateway_.port(), "while the metrics port is crowded"));
   std::cout << "scraped and served at " << ms_since(start) << " ms\n";
   for (auto& s : idle) s.close();
   EXPECT_TRUE(metric_becomes(
-      metrics_port(), "flux_connections", {}, [](double v) { return v == 1; }, after(seconds(10)), "1"))
+      metrics_port(), "flux_connections", {}, [](double v) { return v == 1; }, after(seconds(10)),
+      "1"))
       << "only the bystander";
   std::cout << "idle sockets closed, connections back to 1 at " << ms_since(start) << " ms\n";
   EXPECT_TRUE(unharmed("the idle sockets left"));

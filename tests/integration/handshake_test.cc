@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/gateway_process.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {

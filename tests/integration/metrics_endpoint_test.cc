@@ -29,9 +29,9 @@
 #include <tuple>
 #include <vector>
 
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
-#include "metrics/exposition_parser.h"
+#include "support/gateway_process.h"
+#include "support/metrics_http.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -47,59 +47,28 @@ constexpr seconds kExitWait{10};
 
 // --------------------------------------------------------------- HTTP side
 
-// The gateway's metrics port, through cpp-httplib.
-class MetricsHttp {
- public:
-  explicit MetricsHttp(uint16_t port) : client_("127.0.0.1", port) {
-    client_.set_connection_timeout(5, 0);
-    client_.set_read_timeout(5, 0);
-    client_.set_write_timeout(5, 0);
-  }
+// MetricsHttp's readers, with an unreadable or unparsable endpoint a test
+// failure (even inside a polling loop: these endpoints never fail).
+std::optional<std::string> checked_body(MetricsHttp& http, const std::string& path) {
+  std::string why;
+  auto body = http.body(path, &why);
+  if (!body) ADD_FAILURE() << why;
+  return body;
+}
 
-  httplib::Result get(const std::string& path) { return client_.Get(path.c_str()); }
-  httplib::Result post(const std::string& path) {
-    return client_.Post(path.c_str(), "x", "text/plain");
-  }
+std::optional<Exposition> checked_scrape(MetricsHttp& http) {
+  std::string why;
+  auto e = http.scrape(&why);
+  if (!e) ADD_FAILURE() << why;
+  return e;
+}
 
-  // GET path, which must answer 200; the body, or nullopt with a failure noted.
-  std::optional<std::string> body(const std::string& path) {
-    httplib::Result res = get(path);
-    if (!res) {
-      ADD_FAILURE() << "GET " << path << ": " << httplib::to_string(res.error());
-      return std::nullopt;
-    }
-    if (res->status != 200) {
-      ADD_FAILURE() << "GET " << path << ": status " << res->status << "\n" << res->body;
-      return std::nullopt;
-    }
-    return res->body;
-  }
-
-  std::optional<Exposition> scrape() {
-    auto text = body("/metrics");
-    if (!text) return std::nullopt;
-    Exposition e = exposition::parse(*text);
-    if (!e.errors.empty()) {
-      ADD_FAILURE() << "/metrics does not parse: " << e.errors.front();
-      return std::nullopt;
-    }
-    return e;
-  }
-
-  std::optional<json> stats() {
-    auto text = body("/stats");
-    if (!text) return std::nullopt;
-    json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) {
-      ADD_FAILURE() << "/stats is not JSON: " << *text;
-      return std::nullopt;
-    }
-    return j;
-  }
-
- private:
-  httplib::Client client_;
-};
+std::optional<json> checked_stats(MetricsHttp& http) {
+  std::string why;
+  auto stats = http.get_json("/stats", &why);
+  if (!stats) ADD_FAILURE() << why;
+  return stats;
+}
 
 // Polls `probe` until it succeeds or `deadline`; returns its last verdict.
 ::testing::AssertionResult eventually(Deadline deadline,
@@ -126,7 +95,7 @@ class MetricsHttp {
 // Every listed series equals its value, in one scrape.
 using Expected = std::vector<std::tuple<std::string, Labels, double>>;
 ::testing::AssertionResult scrape_shows(MetricsHttp& http, const Expected& expected) {
-  auto e = http.scrape();
+  auto e = checked_scrape(http);
   if (!e) return ::testing::AssertionFailure() << "no scrape";
   for (const auto& [name, labels, want] : expected)
     if (auto verdict = series_is(*e, name, labels, want); !verdict) return verdict;
@@ -166,15 +135,7 @@ class MetricsEndpointTest : public ::testing::Test {
     clients_.clear();
     http_.reset();
     if (gateway_.pid() < 0) return;  // never started: SetUp said why
-    if (!gateway_.running()) {
-      ADD_FAILURE() << "the gateway died during the test: " << gateway_.status_text();
-      return;
-    }
-    gateway_.signal(SIGTERM);
-    auto status = gateway_.wait_exit(after(kExitWait));
-    ASSERT_TRUE(status) << "no exit " << kExitWait.count() << " s after SIGTERM";
-    EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n"
-                                   << gateway_.stderr_text();
+    EXPECT_TRUE(gateway_.stop_cleanly(kExitWait));
   }
 
   virtual std::vector<std::string> gateway_args() const { return {"--linger", "1s"}; }
@@ -212,7 +173,7 @@ TEST_F(MetricsEndpointTest, ReadyGaugeCountsHandshakenClients) {
                                  {"flux_sessions", r0({{"state", "attached"}}), kClients}});
   }));
   EXPECT_TRUE(eventually(after(kPromptWait), [&]() -> ::testing::AssertionResult {
-    auto s = http_->stats();
+    auto s = checked_stats(*http_);
     if (!s) return ::testing::AssertionFailure() << "no /stats";
     for (const json* block : {&(*s)["total"], &(*s)["reactors"][0]}) {
       const json& c = (*block)["connections"];
@@ -237,7 +198,7 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
   constexpr size_t kEchoes = 500;
   // Deltas from before the client came (a fresh gateway: zeros, but the
   // test does not rely on that).
-  auto before = http_->scrape();
+  auto before = checked_scrape(*http_);
   ASSERT_TRUE(before);
   auto base = [&](const std::string& name, const Labels& labels = r0()) {
     return before->value(name, labels).value_or(0);
@@ -279,7 +240,7 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
           base("flux_protocol_errors_total", r0({{"code", "unknown-command"}})) + 1},
          {"flux_output_queued_bytes", r0(), 0}});
   }));
-  auto stats = http_->stats();
+  auto stats = checked_stats(*http_);
   ASSERT_TRUE(stats);
   const json& traffic = (*stats)["total"]["traffic"];
   EXPECT_EQ(traffic["frames_in_total"].get<double>(),
@@ -298,7 +259,7 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
   EXPECT_LT(echo_sum, double(kEchoes) * 1.0);
 
   // The connection's own row agrees.
-  auto listing = http_->body("/connections?sort=bytes_in");
+  auto listing = checked_body(*http_, "/connections?sort=bytes_in");
   ASSERT_TRUE(listing);
   const json rows = json::parse(*listing)["connections"];
   ASSERT_EQ(rows.size(), 1u) << *listing;
@@ -364,7 +325,7 @@ TEST_F(MetricsEndpointTest, ClosedConnectionsAreCountedByReason) {
   expected.emplace_back("flux_sessions", r0({{"state", "attached"}}), 0);
   EXPECT_TRUE(eventually(after(kPromptWait), [&] { return scrape_shows(*http_, expected); }));
 
-  auto stats = http_->stats();
+  auto stats = checked_stats(*http_);
   ASSERT_TRUE(stats);
   const json& closed = (*stats)["total"]["connections"]["closed_total"];
   for (const auto& [reason, n] : reasons) EXPECT_EQ(closed[reason], n) << reason;
@@ -394,7 +355,7 @@ TEST_F(MetricsEndpointTest, ConnectionsListingSortsLimitsAndHidesSessionIds) {
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return bytes_in[a] > bytes_in[b]; });
 
-  auto body = http_->body("/connections?limit=3&sort=bytes_in");
+  auto body = checked_body(*http_, "/connections?limit=3&sort=bytes_in");
   ASSERT_TRUE(body);
   const json listing = json::parse(*body);
   EXPECT_EQ(listing["total"], kClients);
@@ -420,7 +381,7 @@ TEST_F(MetricsEndpointTest, ConnectionsListingSortsLimitsAndHidesSessionIds) {
 
   // Every sort key is accepted and sorts descending; the oldest comes first by age.
   for (const char* key : {"pending", "age", "bytes_in", "bytes_out"}) {
-    auto all = http_->body(std::string("/connections?sort=") + key);
+    auto all = checked_body(*http_, std::string("/connections?sort=") + key);
     ASSERT_TRUE(all) << key;
     const json list = json::parse(*all)["connections"];
     ASSERT_EQ(list.size(), kClients) << key;
@@ -432,9 +393,9 @@ TEST_F(MetricsEndpointTest, ConnectionsListingSortsLimitsAndHidesSessionIds) {
           << key << " row " << k;
     EXPECT_FALSE(std::regex_search(*all, std::regex("[0-9a-fA-F]{32}"))) << *all;
   }
-  auto by_age = json::parse(*http_->body("/connections?sort=age"))["connections"];
+  auto by_age = json::parse(*checked_body(*http_, "/connections?sort=age"))["connections"];
   EXPECT_EQ(by_age[0]["peer"], "127.0.0.1:" + std::to_string(local_port(clients_[0])));
-  auto none = http_->body("/connections?limit=0");
+  auto none = checked_body(*http_, "/connections?limit=0");
   ASSERT_TRUE(none);
   EXPECT_TRUE(json::parse(*none)["connections"].empty());
 
@@ -479,8 +440,8 @@ TEST_F(MetricsEndpointTest, EndpointsAnswerAsDocumented) {
   EXPECT_TRUE(type.starts_with("text/plain")) << type;
   EXPECT_NE(type.find("version=0.0.4"), std::string::npos) << type;
 
-  auto compact = http_->body("/stats");
-  auto pretty = http_->body("/stats?pretty=1");
+  auto compact = checked_body(*http_, "/stats");
+  auto pretty = checked_body(*http_, "/stats?pretty=1");
   ASSERT_TRUE(compact && pretty);
   EXPECT_EQ(compact->find('\n'), std::string::npos) << "/stats is indented without ?pretty=1";
   EXPECT_TRUE(pretty->starts_with("{\n  \"")) << pretty->substr(0, 40);
@@ -499,7 +460,7 @@ TEST_F(MetricsEndpointTest, EndpointsAnswerAsDocumented) {
 // 100 ms tick), busy + poll time never exceeds the wall time it ran and
 // covers most of it, and the lag histogram gets one sample per tick.
 TEST_F(MetricsEndpointTest, LoopMetricsArePlausible) {
-  auto first = http_->scrape();
+  auto first = checked_scrape(*http_);
   ASSERT_TRUE(first);
   const double iterations_1 = first->value("flux_loop_iterations_total", r0()).value_or(-1);
   ASSERT_GE(iterations_1, 0);
@@ -508,7 +469,7 @@ TEST_F(MetricsEndpointTest, LoopMetricsArePlausible) {
   // The invariants below are about elapsed time: let 1.6 s pass.
   std::this_thread::sleep_until(started_before_ + milliseconds(1600));
   const auto scrape_begin = Clock::now();
-  auto second = http_->scrape();
+  auto second = checked_scrape(*http_);
   const auto scrape_end = Clock::now();
   ASSERT_TRUE(second);
   auto secs = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
@@ -541,7 +502,7 @@ TEST_F(MetricsEndpointTest, LoopMetricsArePlausible) {
 
   // /stats: the same loop time is within its own uptime, and the loop turned lately.
   const auto stats_begin = Clock::now();
-  auto stats = http_->stats();
+  auto stats = checked_stats(*http_);
   ASSERT_TRUE(stats);
   const json& loop = (*stats)["total"]["loop"];
   const double uptime = (*stats)["uptime_seconds"].get<double>();
@@ -586,7 +547,7 @@ TEST_F(MetricsEndpointTest, SecondIdenticalBatchAllocatesNoBuffers) {
     EXPECT_TRUE(eventually(after(kPromptWait), [&] {
       return scrape_shows(*http_, {{"flux_echo_latency_seconds_count", r0(), double(echoes)}});
     }));
-    auto e = http_->scrape();
+    auto e = checked_scrape(*http_);
     if (!e) return p;
     p.allocations = e->sum("flux_buffer_allocations_total", r0()).value_or(-1);
     p.acquires = e->value("flux_buffer_acquires_total", r0()).value_or(-1);
@@ -608,7 +569,7 @@ TEST_F(MetricsEndpointTest, SecondIdenticalBatchAllocatesNoBuffers) {
   // "The pool only ever grows": the bytes it holds (lent out + free) never shrink.
   EXPECT_GE(first.pool_bytes, warm_up.pool_bytes);
   EXPECT_GE(second.pool_bytes, first.pool_bytes);
-  auto stats = http_->stats();
+  auto stats = checked_stats(*http_);
   ASSERT_TRUE(stats);
   const json& pool = (*stats)["total"]["pool"];
   EXPECT_EQ(pool["block_allocations_total"].get<double>() +
@@ -635,7 +596,7 @@ TEST_F(PoolGaugeTest, PoolGaugesAccountForEveryPooledBlockAndNeverShrink) {
   };
   auto pools = [&]() -> Pools {
     Pools p;
-    auto e = http_->scrape();
+    auto e = checked_scrape(*http_);
     if (!e) return p;
     const double in_use = e->value("flux_buffer_pool_in_use_bytes", r0()).value_or(-1);
     const double free = e->value("flux_buffer_pool_free_bytes", r0()).value_or(-1);

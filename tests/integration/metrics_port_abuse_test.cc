@@ -28,8 +28,9 @@
 #include <thread>
 #include <vector>
 
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/gateway_process.h"
+#include "support/raw_http.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -48,154 +49,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// ------------------------------------------------------------ raw HTTP side
-
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // names in lower case
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto found = headers.find(name);
-    return found == headers.end() ? std::string() : found->second;
-  }
-};
-
-// Cuts one response off the front of `in`; nullopt while incomplete.
-std::optional<Reply> take_reply(std::string& in, bool head_only) {
-  const size_t end = in.find("\r\n\r\n");
-  if (end == std::string::npos || !in.starts_with("HTTP/1.1 ")) return std::nullopt;
-  Reply r;
-  r.status = std::atoi(in.substr(9, 3).c_str());
-  size_t pos = in.find("\r\n") + 2;
-  while (pos < end) {
-    const size_t eol = in.find("\r\n", pos);
-    const std::string line = in.substr(pos, eol - pos);
-    const size_t colon = line.find(':');
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-    r.headers[name] =
-        colon == std::string::npos ? "" : line.substr(line.find_first_not_of(' ', colon + 1));
-    pos = eol + 2;
-  }
-  const size_t length = head_only || r.status == 100 ? 0 : std::stoul(r.header("content-length"));
-  if (in.size() < end + 4 + length) return std::nullopt;
-  r.body = in.substr(end + 4, length);
-  in.erase(0, end + 4 + length);
-  return r;
-}
-
-// One raw connection to the metrics port; non-blocking, every wait bounded.
-class Http {
- public:
-  Http() = default;
-  Http(Http&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), in_(std::move(other.in_)), closed_(other.closed_) {}
-  Http& operator=(Http&&) = delete;
-  ~Http() { close(); }
-
-  bool start_connect(uint16_t port) {
-    close();
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    closed_ = false;
-    broken_ = false;
-    in_.clear();
-    return fd_ >= 0 && (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ||
-                        errno == EINPROGRESS);
-  }
-
-  ::testing::AssertionResult connect(uint16_t port, Deadline deadline) {
-    if (!start_connect(port))
-      return ::testing::AssertionFailure() << "connect: " << strerror(errno);
-    if (!wait(POLLOUT, deadline)) return ::testing::AssertionFailure() << "connect timed out";
-    int error = 0;
-    socklen_t len = sizeof error;
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len);
-    if (error != 0) return ::testing::AssertionFailure() << "connect: " << strerror(error);
-    return ::testing::AssertionSuccess();
-  }
-
-  // Sends everything; false if the peer closed or the deadline passed first.
-  bool send(std::string_view bytes, Deadline deadline) {
-    while (!bytes.empty()) {
-      const size_t n = send_some(bytes);
-      bytes.remove_prefix(n);
-      if (n == 0 && (broken_ || !wait(POLLOUT, deadline))) return false;
-    }
-    return true;
-  }
-
-  // What the kernel takes now, without waiting.
-  size_t send_some(std::string_view bytes) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) return static_cast<size_t>(n);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) broken_ = true;
-    return 0;
-  }
-
-  std::optional<Reply> read_reply(Deadline deadline, bool head_only = false) {
-    for (;;) {
-      if (auto r = take_reply(in_, head_only)) return r;
-      if (!fill(deadline)) return take_reply(in_, head_only);
-    }
-  }
-
-  // Reads until EOF or reset: true if that came before the deadline.
-  bool wait_closed(Deadline deadline) {
-    while (fill(deadline)) {
-    }
-    return closed_;
-  }
-
-  // Reads what is there now; notes EOF or reset.
-  void read_available() {
-    char buffer[65536];
-    for (;;) {
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-      if (n > 0) {
-        in_.append(buffer, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) closed_ = true;
-      return;
-    }
-  }
-
-  bool closed() const { return closed_; }
-  bool broken() const { return broken_; }
-  const std::string& unread() const { return in_; }
-  int fd() const { return fd_; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  // More bytes (true), or EOF/reset/deadline (false).
-  bool fill(Deadline deadline) {
-    if (closed_) return false;
-    const size_t before = in_.size();
-    while (true) {
-      read_available();
-      if (in_.size() > before) return true;
-      if (closed_ || !wait(POLLIN, deadline)) return false;
-    }
-  }
-
-  bool wait(short events, Deadline deadline) {
-    pollfd p{fd_, events, 0};
-    return ::poll(&p, 1, poll_timeout_ms(deadline)) > 0;
-  }
-
-  int fd_ = -1;
-  std::string in_;
-  bool closed_ = false;
-  bool broken_ = false;
-};
-
 // --------------------------------------------------------------- fixture
 
 class MetricsPortBounds : public ::testing::Test {
@@ -208,19 +61,15 @@ class MetricsPortBounds : public ::testing::Test {
 
   void TearDown() override {
     if (gateway_.pid() < 0) return;
-    ASSERT_TRUE(gateway_.running()) << "the gateway died: " << gateway_.status_text();
-    gateway_.signal(SIGTERM);
-    auto status = gateway_.wait_exit(after(seconds(10)));
-    ASSERT_TRUE(status) << "no exit 10 s after SIGTERM";
-    EXPECT_TRUE(status->success()) << status->to_string() << "\n" << gateway_.stderr_text();
+    EXPECT_TRUE(gateway_.stop_cleanly(seconds(10)));
   }
 
   uint16_t port() const { return gateway_.metrics_port(); }
   uint64_t rss() { return resident_bytes(gateway_.pid()).value_or(0); }
 
   // A complete exchange on a fresh connection.
-  std::optional<Reply> ask(const std::string& request, bool head_only = false) {
-    Http h;
+  std::optional<HttpReply> ask(const std::string& request, bool head_only = false) {
+    RawHttp h;
     if (!h.connect(port(), after(kPromptWait)) || !h.send(request, after(kPromptWait))) return {};
     return h.read_reply(after(kPromptWait), head_only);
   }
@@ -229,7 +78,7 @@ class MetricsPortBounds : public ::testing::Test {
   // whole answer, or nullopt if it was not a 200 within `deadline`.
   std::optional<double> healthz_ms(Deadline deadline) {
     const auto start = Clock::now();
-    Http h;
+    RawHttp h;
     if (!h.connect(port(), deadline)) return {};
     if (!h.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", deadline))
       return {};
@@ -264,7 +113,7 @@ TEST_F(MetricsPortBounds, LargeBodyIsRefusedClosedAndNeverBuffered) {
   for (int round = 0; round < 4; ++round) {
     for (const Case& c : cases) {
       SCOPED_TRACE(c.head.substr(0, c.head.find('\r')));
-      Http h;
+      RawHttp h;
       ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
       const auto start = Clock::now();
       const Deadline give_up = after(seconds(3 * kSlowdown));
@@ -319,7 +168,7 @@ TEST_F(MetricsPortBounds, HealthzAnswersWhileAThousandSlowClientsHoldThePort) {
   const std::string dribble = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(64, 's');
 
   struct Slow {
-    Http http;
+    RawHttp http;
     size_t next = 0;  // next byte of `dribble`
     Clock::time_point due;
   };
@@ -424,7 +273,7 @@ TEST_F(MetricsPortBounds, ConcurrentListingsDoNotStallTheReactor) {
     }
   });
 
-  std::vector<Http> listings(kListings);
+  std::vector<RawHttp> listings(kListings);
   const std::string request =
       "GET /connections?limit=100000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   for (auto& h : listings) ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
@@ -496,7 +345,7 @@ TEST_F(MetricsPortBounds, RefusedRequestIsNotInvitedWith100Continue) {
         "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: "
         "100-continue\r\n\r\n"}) {
     SCOPED_TRACE(request);
-    Http h;
+    RawHttp h;
     ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
     ASSERT_TRUE(h.send(request, after(kPromptWait)));
     ASSERT_TRUE(h.wait_closed(after(kPromptWait)));
@@ -507,7 +356,7 @@ TEST_F(MetricsPortBounds, RefusedRequestIsNotInvitedWith100Continue) {
     EXPECT_TRUE(reply->status == 405 || reply->status == 413) << reply->status;
   }
   // A small body that will be taken is invited, then answered.
-  Http h;
+  RawHttp h;
   ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
   ASSERT_TRUE(h.send(
       "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
@@ -526,7 +375,7 @@ TEST_F(MetricsPortBounds, AnyMethodButGetAndHeadIs405) {
   ASSERT_TRUE(start_gateway());
   for (const char* method : {"PROPFIND", "get", "DELETE", "OPTIONS", "POST", "X-ANYTHING"}) {
     SCOPED_TRACE(method);
-    Http h;
+    RawHttp h;
     ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
     ASSERT_TRUE(
         h.send(std::string(method) + " /healthz HTTP/1.1\r\nHost: x\r\n\r\n", after(kPromptWait)));
@@ -548,7 +397,7 @@ TEST_F(MetricsPortBounds, ConnectionCloseReallyCloses) {
   for (const char* request : {"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                               "GET /healthz HTTP/1.0\r\n\r\n"}) {
     SCOPED_TRACE(request);
-    Http h;
+    RawHttp h;
     ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
     const auto start = Clock::now();
     ASSERT_TRUE(h.send(request, after(kPromptWait)));
@@ -565,7 +414,7 @@ TEST_F(MetricsPortBounds, ConnectionCloseReallyCloses) {
 // close, and the connection closes after it.
 TEST_F(MetricsPortBounds, PipelinedRequestsAreAnsweredInOrder) {
   ASSERT_TRUE(start_gateway());
-  Http h;
+  RawHttp h;
   ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
   ASSERT_TRUE(
       h.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -604,7 +453,7 @@ TEST_F(MetricsPortBounds, DribbledRequestIsCutOffAtTheWholeRequestDeadline) {
   ASSERT_TRUE(start_gateway());
   const std::string request =
       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(40, 'p') + "\r\n\r\n";
-  Http h;
+  RawHttp h;
   ASSERT_TRUE(h.connect(port(), after(kPromptWait)));
   const auto start = Clock::now();
   const Deadline give_up = after(seconds(6));

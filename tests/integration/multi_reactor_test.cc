@@ -20,9 +20,10 @@
 #include <utility>
 #include <vector>
 
-#include "integration/deadline.h"
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/deadline.h"
+#include "support/gateway_process.h"
+#include "support/metrics_http.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -42,15 +43,10 @@ class MultiReactorTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(gateway_.start(flags()));
-    http_ = std::make_unique<httplib::Client>("127.0.0.1", gateway_.metrics_port());
-    http_->set_read_timeout(5, 0);
+    http_ = std::make_unique<MetricsHttp>(gateway_.metrics_port());
   }
 
-  std::optional<json> get_json(const std::string& path) {
-    auto response = http_->Get(path.c_str());
-    if (!response || response->status != 200) return std::nullopt;
-    return json::parse(response->body);
-  }
+  std::optional<json> get_json(const std::string& path) { return http_->get_json(path); }
 
   // The reactor serving this client, as the gateway lists it (bounded wait:
   // a just-accepted connection shows up at the reactor's next turn).
@@ -88,7 +84,7 @@ class MultiReactorTest : public ::testing::Test {
   }
 
   GatewayProcess gateway_;
-  std::unique_ptr<httplib::Client> http_;
+  std::unique_ptr<MetricsHttp> http_;
 };
 
 // Sends n numbered data frames and reads their echoes back.
@@ -252,7 +248,7 @@ TEST_F(MultiReactorTest, ConnectionsSpreadOverEveryReactor) {
   // SO_REUSEPORT hashes the 4-tuple: every reactor gets a share (with 200
   // clients, an empty reactor would mean the spreading does not work).
   for (const auto& [reactor, n] : ready) EXPECT_GT(n, 10u) << "reactor " << reactor;
-  auto health = http_->Get("/healthz");
+  auto health = http_->get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
 }

@@ -16,22 +16,15 @@
 #include <string>
 #include <vector>
 
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/gateway_process.h"
+#include "support/metrics_http.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
-
-std::optional<json> get_stats(uint16_t metrics_port) {
-  httplib::Client http("127.0.0.1", metrics_port);
-  http.set_read_timeout(5, 0);
-  auto res = http.Get("/stats");
-  if (!res || res->status != 200) return std::nullopt;
-  return json::parse(res->body, nullptr, false);
-}
 
 // What the kernel says the thread is called (what top -H and ps -L show).
 std::string kernel_thread_name(pid_t pid, uint64_t tid) {
@@ -57,7 +50,7 @@ TEST(Operability, ThreadsAreNamedAndListedInStats) {
   std::optional<json> stats;
   const auto deadline = after(seconds(5));
   do {
-    stats = get_stats(gateway.metrics_port());
+    stats = MetricsHttp(gateway.metrics_port()).get_json("/stats");
     ASSERT_TRUE(stats && !stats->is_discarded());
     ASSERT_TRUE((*stats)["threads"].is_array()) << stats->dump();
   } while (!all_named((*stats)["threads"]) && Clock::now() < deadline);
@@ -137,9 +130,8 @@ TEST(Operability, HealthzSaysDrainingAsSoonAsSigtermArrives) {
   TestClient lingering;  // reads nothing and never closes: the drain waits for linger
   ASSERT_TRUE(lingering.connect(gateway.port()));
   ASSERT_TRUE(lingering.handshake());
-  httplib::Client http("127.0.0.1", gateway.metrics_port());
-  http.set_read_timeout(2, 0);
-  auto before = http.Get("/healthz");
+  MetricsHttp http(gateway.metrics_port(), seconds(2));
+  auto before = http.get("/healthz");
   ASSERT_TRUE(before);
   EXPECT_EQ(before->status, 200) << before->body;
 
@@ -148,7 +140,7 @@ TEST(Operability, HealthzSaysDrainingAsSoonAsSigtermArrives) {
   int status = 0;
   std::string body;
   do {  // the signal is taken by another thread: poll until it has been
-    auto during = http.Get("/healthz");
+    auto during = http.get("/healthz");
     status = during ? during->status : -1;
     body = during ? during->body : httplib::to_string(during.error());
   } while (status != 503 && Clock::now() < deadline);

@@ -24,10 +24,10 @@
 #include <thread>
 #include <vector>
 
-#include "integration/assertions.h"
-#include "integration/gateway_process.h"
-#include "integration/metrics_scrape.h"
-#include "integration/test_client.h"
+#include "support/assertions.h"
+#include "support/gateway_process.h"
+#include "support/metrics_scrape.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {

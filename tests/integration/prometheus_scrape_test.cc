@@ -13,8 +13,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -29,8 +27,10 @@
 #include <thread>
 #include <vector>
 
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/gateway_process.h"
+#include "support/metrics_http.h"
+#include "support/subprocess.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -88,25 +88,26 @@ uint16_t free_port() {
 }
 
 // Runs `argv` with stdin from `input` and stdout+stderr into `output`;
-// returns its wait status, or nullopt if it could not be run.
-std::optional<int> run_tool(const std::vector<std::string>& argv, const fs::path& input,
-                            const fs::path& output) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) return std::nullopt;
-  if (pid == 0) {  // child: async-signal-safe calls only
-    int in = ::open(input.c_str(), O_RDONLY);
-    int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0) _exit(127);
-    dup2(in, 0), dup2(out, 1), dup2(out, 2);
-    syscall(SYS_close_range, 3u, ~0u, 0u);
-    execv(args[0], args.data());
-    _exit(127);
+// how it ended, or nullopt if it could not be opened or was still running at
+// `deadline` (then killed).
+std::optional<ExitStatus> run_tool(const std::vector<std::string>& argv, const fs::path& input,
+                                   const fs::path& output, Deadline deadline) {
+  const int in = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  std::optional<ExitStatus> status;
+  if (in >= 0 && out >= 0) {
+    ChildSpec spec;
+    spec.argv = argv;
+    spec.stdin_fd = in;
+    spec.stdout_fd = out;
+    spec.stderr_fd = out;
+    if (const pid_t pid = spawn(spec); pid > 0) {
+      status = wait_exit(pid, deadline);
+      if (!status) kill_and_wait(pid);
+    }
   }
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return std::nullopt;
+  if (in >= 0) ::close(in);
+  if (out >= 0) ::close(out);
   return status;
 }
 
@@ -137,20 +138,16 @@ class PrometheusServer {
         kPrometheus, "--config.file=" + config.string(),
         "--storage.tsdb.path=" + (dir / "data").string(),
         "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--log.level=warn"};
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ < 0) return ::testing::AssertionFailure() << "fork: " << strerror(errno);
-    if (pid_ == 0) {
-      int null = ::open("/dev/null", O_RDONLY);
-      int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (null < 0 || out < 0) _exit(127);
-      dup2(null, 0), dup2(out, 1), dup2(out, 2);
-      syscall(SYS_close_range, 3u, ~0u, 0u);
-      execv(args[0], args.data());
-      _exit(127);
-    }
+    const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) return ::testing::AssertionFailure() << log_ << ": " << strerror(errno);
+    ChildSpec spec;
+    spec.argv = argv;
+    spec.stdout_fd = out;
+    spec.stderr_fd = out;
+    pid_ = spawn(spec);
+    const int spawn_errno = errno;
+    ::close(out);
+    if (pid_ < 0) return ::testing::AssertionFailure() << "fork: " << strerror(spawn_errno);
     return ::testing::AssertionSuccess();
   }
 
@@ -160,28 +157,17 @@ class PrometheusServer {
   // True while the server has not exited (never waits).
   bool running() {
     if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    if (try_wait(pid_)) {
       pid_ = -1;
       return false;
     }
     return true;
   }
 
+  // SIGTERM; SIGKILL if it is still running kExitWait later.
   void stop() {
     if (!running()) return;
-    ::kill(pid_, SIGTERM);
-    const Deadline deadline = after(kExitWait);
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    terminate(pid_, after(kExitWait));
     pid_ = -1;
   }
 
@@ -224,15 +210,7 @@ class PrometheusScrapeTest : public ::testing::Test {
   void TearDown() override {
     clients_.clear();
     if (gateway_.pid() < 0) return;  // never started: SetUp said why
-    if (!gateway_.running()) {
-      ADD_FAILURE() << "the gateway died during the test: " << gateway_.status_text();
-      return;
-    }
-    gateway_.signal(SIGTERM);
-    auto status = gateway_.wait_exit(after(kExitWait));
-    ASSERT_TRUE(status) << "no exit " << kExitWait.count() << " s after SIGTERM";
-    EXPECT_TRUE(status->success()) << "gateway " << status->to_string() << "\n"
-                                   << gateway_.stderr_text();
+    EXPECT_TRUE(gateway_.stop_cleanly(kExitWait));
   }
 
   // Clients in varied situations, so that many series are non-zero.
@@ -255,14 +233,10 @@ class PrometheusScrapeTest : public ::testing::Test {
   }
 
   std::string scrape() {
-    httplib::Client client("127.0.0.1", gateway_.metrics_port());
-    client.set_read_timeout(5, 0);
-    auto res = client.Get("/metrics");
-    if (!res || res->status != 200) {
-      ADD_FAILURE() << "GET /metrics failed";
-      return {};
-    }
-    return res->body;
+    std::string why;
+    auto body = MetricsHttp(gateway_.metrics_port()).body("/metrics", &why);
+    if (!body) ADD_FAILURE() << why;
+    return body.value_or("");
   }
 
   GatewayProcess gateway_;
@@ -277,15 +251,13 @@ TEST_F(PrometheusScrapeTest, PromtoolAcceptsARealScrape) {
   TempDir dir;
   ASSERT_TRUE(dir.ok());
   std::ofstream(dir.path() / "scrape.txt") << body;
-  auto status =
-      run_tool({kPromtool, "check", "metrics"}, dir.path() / "scrape.txt", dir.path() / "out.txt");
-  ASSERT_TRUE(status) << "could not run " << kPromtool;
+  auto status = run_tool({kPromtool, "check", "metrics"}, dir.path() / "scrape.txt",
+                         dir.path() / "out.txt", after(kPrometheusDeadline));
+  ASSERT_TRUE(status) << "could not run " << kPromtool << " (or it did not finish)";
   const std::string output = read_file(dir.path() / "out.txt");
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << "promtool check metrics: "
-      << (WIFEXITED(*status) ? "exit " + std::to_string(WEXITSTATUS(*status)) : "killed") << "\n"
-      << output << "\n--- scrape ---\n"
-      << body;
+  EXPECT_TRUE(status->success()) << "promtool check metrics: " << status->to_string() << "\n"
+                                 << output << "\n--- scrape ---\n"
+                                 << body;
   // A lint problem is reported even when the exit status says nothing.
   EXPECT_EQ(output, "") << output;
 }

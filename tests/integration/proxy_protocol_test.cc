@@ -10,9 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "integration/gateway_process.h"
-#include "integration/metrics_scrape.h"
-#include "integration/test_client.h"
+#include "support/gateway_process.h"
+#include "support/metrics_http.h"
+#include "support/metrics_scrape.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -32,14 +33,6 @@ std::string proxy_v2_ipv4(const uint8_t (&client)[4], uint16_t port) {
   h += static_cast<char>(port & 0xff);
   h.append("\x23\x82", 2);  // 9090
   return h;
-}
-
-std::optional<json> connections(uint16_t metrics_port) {
-  httplib::Client http("127.0.0.1", metrics_port);
-  http.set_read_timeout(5, 0);
-  auto res = http.Get("/connections?limit=100");
-  if (!res || res->status != 200) return std::nullopt;
-  return json::parse(res->body, nullptr, false);
 }
 
 TEST(NodeId, SessionIdsStartWithTheNodeInHex) {
@@ -67,7 +60,7 @@ TEST(ProxyProtocol, TheHeadersClientIsThePeerAndTheProtocolFollows) {
   ASSERT_TRUE(client.send_frame("through the balancer"));
   ASSERT_TRUE(client.expect_frame("through the balancer"));
 
-  auto listing = connections(gateway.metrics_port());
+  auto listing = MetricsHttp(gateway.metrics_port()).get_json("/connections?limit=100");
   ASSERT_TRUE(listing && !listing->is_discarded());
   bool found = false;
   for (const json& row : (*listing)["connections"]) found |= row["peer"] == "192.0.2.7:51000";

@@ -47,10 +47,10 @@
 #include <thread>
 #include <vector>
 
-#include "integration/assertions.h"
-#include "integration/deadline.h"
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
+#include "support/assertions.h"
+#include "support/deadline.h"
+#include "support/gateway_process.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {

@@ -35,9 +35,9 @@
 #include <thread>
 #include <vector>
 
-#include "integration/gateway_process.h"
-#include "integration/test_client.h"
-#include "metrics/exposition_parser.h"
+#include "support/gateway_process.h"
+#include "support/metrics_http.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 namespace {
@@ -77,33 +77,6 @@ std::string random_session_id() {
 
 // --------------------------------------------------------------- /metrics
 
-class MetricsHttp {
- public:
-  explicit MetricsHttp(uint16_t port) : client_("127.0.0.1", port) {
-    client_.set_connection_timeout(5, 0);
-    client_.set_read_timeout(5, 0);
-    client_.set_write_timeout(5, 0);
-  }
-
-  std::optional<Exposition> scrape() {
-    httplib::Result res = client_.Get("/metrics");
-    if (!res || res->status != 200) return std::nullopt;
-    Exposition e = exposition::parse(res->body);
-    if (!e.errors.empty()) return std::nullopt;
-    return e;
-  }
-
-  // The sum of a family's samples over reactors (and any label not named).
-  std::optional<double> sum(const std::string& name, const Labels& labels = {}) {
-    auto e = scrape();
-    if (!e) return std::nullopt;
-    return e->sum(name, labels);
-  }
-
- private:
-  httplib::Client client_;
-};
-
 std::string describe(const std::string& name, const Labels& labels) {
   return exposition::series_key(name, labels);
 }
@@ -122,14 +95,7 @@ class SessionsTest : public ::testing::Test {
   void TearDown() override {
     if (!http_) return;  // start() failed: nothing to stop
     http_.reset();
-    if (!gateway_.running()) {
-      ADD_FAILURE() << "the gateway died during the test: " << gateway_.status_text();
-      return;
-    }
-    gateway_.signal(SIGTERM);
-    auto status = gateway_.wait_exit(after(kExitWait));
-    ASSERT_TRUE(status) << "no exit " << kExitWait.count() << " s after SIGTERM";
-    EXPECT_TRUE(status->success()) << "gateway " << status->to_string();
+    EXPECT_TRUE(gateway_.stop_cleanly(kExitWait));
   }
 
   uint16_t port() const { return gateway_.port(); }

@@ -1,6 +1,6 @@
 // build_metric_families + serialize_metrics (metrics/prometheus_collector.h)
 // on a crafted two-reactor ScrapeInput, checked by a parser round-trip: the
-// text is read back with tests/metrics/exposition_parser.h and every series
+// text is read back with tests/support/exposition_parser.h and every series
 // compared with the snapshot it came from.
 //
 // Every crafted figure is distinct (per field and per reactor), so a value
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "common/protocol_enums.h"
-#include "exposition_parser.h"
+#include "support/exposition_parser.h"
 
 namespace flux {
 namespace {

@@ -13,24 +13,20 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "packaging/notify_socket.h"
+#include "support/subprocess.h"
 
 #ifndef FLUX_GATEWAY_BIN
 #error "FLUX_GATEWAY_BIN must name the flux-gateway binary (set by tests/CMakeLists.txt)"
@@ -57,51 +53,27 @@ class NotifiedGateway {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
     stdout_fd_ = out[0];
-    std::strcpy(stderr_path_, "/tmp/flux-notify-stderr-XXXXXX");
-    const int err = ::mkstemp(stderr_path_);
-    std::vector<std::string> env = environment(notify_socket);
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
+    stderr_fd_ = flux::itest::unlinked_temp_file("flux-notify-stderr");
+    flux::itest::ChildSpec spec;
     // $$ is the shell's pid, which exec hands on to the gateway.
-    std::vector<std::string> args = {
+    spec.argv = {
         "/bin/sh",        "-c",     "WATCHDOG_PID=$$; export WATCHDOG_PID; exec \"$0\" \"$@\"",
         FLUX_GATEWAY_BIN, "--port", "0",
         "--metrics-port", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err, STDERR_FILENO);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    for (int sig : {SIGTERM, SIGINT, SIGPIPE}) sigaddset(&defaults, sig);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    const int rc = ::posix_spawn(&pid_, "/bin/sh", &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    spec.env = environment(notify_socket);
+    spec.stdout_fd = out[1];
+    spec.stderr_fd = stderr_fd_;
+    pid_ = flux::itest::spawn(spec);
+    const int spawn_errno = errno;
     ::close(out[1]);
-    ::close(err);
-    if (rc != 0) throw std::runtime_error(std::string("posix_spawn: ") + strerror(rc));
+    if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + strerror(spawn_errno));
   }
   ~NotifiedGateway() {
-    if (!exit_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    if (!exit_) flux::itest::kill_and_wait(pid_);
     if (::testing::Test::HasFailure())
       fprintf(stderr, "gateway stderr:\n%s", stderr_text().c_str());
     ::close(stdout_fd_);
-    ::unlink(stderr_path_);
+    if (stderr_fd_ >= 0) ::close(stderr_fd_);
   }
   NotifiedGateway(const NotifiedGateway&) = delete;
   NotifiedGateway& operator=(const NotifiedGateway&) = delete;
@@ -129,31 +101,14 @@ class NotifiedGateway {
     return stdout_.substr(0, stdout_.find('\n'));
   }
 
-  // Waits for the exit status (waitpid's), up to `deadline`.
-  std::optional<int> wait_exit(Clock::time_point deadline) {
-    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-    while (!exit_) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_ = status;
-        break;
-      }
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{pidfd, POLLIN, 0};
-      // Without a pidfd (old kernel) poll() just waits out a short slice.
-      ::poll(pidfd >= 0 ? &p : nullptr, pidfd >= 0 ? 1 : 0,
-             static_cast<int>(std::min<long long>(left.count(), pidfd >= 0 ? left.count() : 20)));
-    }
-    if (pidfd >= 0) ::close(pidfd);
+  // How the gateway ended, or nullopt if it is still running at `deadline`.
+  std::optional<flux::itest::ExitStatus> wait_exit(Clock::time_point deadline) {
+    if (!exit_) exit_ = flux::itest::wait_exit(pid_, deadline);
     return exit_;
   }
 
   std::string stderr_text() const {
-    std::ifstream in(stderr_path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return stderr_fd_ < 0 ? std::string() : flux::itest::read_whole_fd(stderr_fd_);
   }
 
  private:
@@ -171,9 +126,9 @@ class NotifiedGateway {
 
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
-  char stderr_path_[64] = {};
+  int stderr_fd_ = -1;  // an unlinked file
   std::string stdout_;
-  std::optional<int> exit_;
+  std::optional<flux::itest::ExitStatus> exit_;
 };
 
 bool accepts_connections(uint16_t port) {
@@ -235,9 +190,9 @@ TEST(SystemdNotify, ReadyAfterBindingThenWatchdogThenStoppingOnSigterm) {
   ASSERT_TRUE(stopping) << "no STOPPING=1 within 10 s of SIGTERM";
   const auto status = gateway.wait_exit(Clock::now() + 20s);
   ASSERT_TRUE(status) << "still running 20 s after SIGTERM";
-  printf("STOPPING=1 %.0f ms after SIGTERM (\"%s\"); exit status %d\n",
-         ms_between(term, stopping->at), stopping->text.c_str(), *status);
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "status " << *status;
+  printf("STOPPING=1 %.0f ms after SIGTERM (\"%s\"); %s\n", ms_between(term, stopping->at),
+         stopping->text.c_str(), status->to_string().c_str());
+  EXPECT_TRUE(status->success()) << status->to_string();
   EXPECT_EQ(gateway.stderr_text().find("watchdog-withheld"), std::string::npos);
 }
 

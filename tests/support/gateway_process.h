@@ -5,15 +5,18 @@
 //
 //   test process                         child: flux-gateway
 //   ------------                         -------------------
-//   start() -- fork, setrlimit, exec --> --port 0 --metrics-port 0 <args>
+//   start() -- spawn (subprocess.h) ---> --port 0 --metrics-port 0 <args>
 //   stdout reader thread  <--- pipe ---  "listening port=<p> metrics_port=<m>\n"
 //   stderr_text()         <--- file ---  log lines (a file, never a pipe: a
 //                                        chatty gateway must not block on a
 //                                        pipe nobody reads)
 //   signal(), wait_exit() ---- pid ----
 //
-// Every descriptor the test process opens is close-on-exec, so the child
-// starts with exactly stdin (/dev/null), stdout (pipe) and stderr (file).
+// The child starts with exactly stdin (/dev/null), stdout (pipe) and stderr
+// (file): spawn() closes every other descriptor.
+//
+// start_command() runs another binary that prints the same listening line
+// (the gateway from elsewhere, flux-echo-baseline) under the same contract.
 //
 // Thread contract: a GatewayProcess is used by the test thread only; its
 // stdout reader thread is internal. The destructor SIGKILLs and reaps a child
@@ -35,26 +38,10 @@
 #include <thread>
 #include <vector>
 
-#include "integration/deadline.h"
+#include "support/deadline.h"
+#include "support/subprocess.h"
 
 namespace flux::itest {
-
-// How a child process ended.
-struct ExitStatus {
-  bool exited = false;  // true: exit(code); false: killed by `signal`
-  int code = 0;
-  int signal = 0;
-
-  bool success() const { return exited && code == 0; }
-  std::string to_string() const;
-};
-
-// Everything a short-lived gateway run produced, for command-line tests.
-struct RunResult {
-  std::optional<ExitStatus> status;  // nullopt: still running at the deadline (then killed)
-  std::string out;                   // all of stdout
-  std::string err;                   // all of stderr
-};
 
 // Runs FLUX_GATEWAY_BIN with exactly `args` (no --port added) until it exits,
 // collecting stdout and stderr; SIGKILLs it at `deadline`.
@@ -89,6 +76,11 @@ class GatewayProcess {
       const std::vector<std::string>& extra_args = {},
       std::optional<rlim_t> max_open_files = std::nullopt);
 
+  // Starts exactly `argv` (argv[0] the binary: nothing added, FLUX_TEST_REACTORS
+  // not read) and waits up to 10 s for its listening line. Call once, instead
+  // of start().
+  [[nodiscard]] ::testing::AssertionResult start_command(const std::vector<std::string>& argv);
+
   // The gateway's client port and metrics port, as it printed them.
   uint16_t port() const { return port_; }
   uint16_t metrics_port() const { return metrics_port_; }
@@ -108,6 +100,14 @@ class GatewayProcess {
   // it is still running at the deadline. Once reaped, returns the same status.
   std::optional<ExitStatus> wait_exit(Deadline deadline);
 
+  // The end of a test that requires a clean shutdown: the gateway must still
+  // be running (it did not die during the test), then exit with status 0
+  // within `wait` of SIGTERM (a sanitizer report inside a sanitized gateway
+  // makes the status non-zero). A failure names the status and, past the
+  // SIGTERM, the gateway's stderr. Use as EXPECT_TRUE(gw.stop_cleanly()).
+  [[nodiscard]] ::testing::AssertionResult stop_cleanly(
+      std::chrono::seconds wait = std::chrono::seconds(10));
+
   // True while the gateway has not exited (never waits).
   bool running();
 
@@ -115,8 +115,8 @@ class GatewayProcess {
   std::string status_text();
 
  private:
-  ::testing::AssertionResult spawn(const std::vector<std::string>& argv,
-                                   std::optional<rlim_t> max_open_files);
+  ::testing::AssertionResult spawn_server(const std::vector<std::string>& argv,
+                                          std::optional<rlim_t> max_open_files);
   ::testing::AssertionResult await_listening_line(Deadline deadline);
   void read_stdout(int fd);
   bool try_reap();

@@ -1,11 +1,8 @@
-#include "integration/gateway_process.h"
+#include "support/gateway_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -28,156 +25,9 @@ namespace {
 constexpr auto kListenWait = std::chrono::seconds(10);
 constexpr size_t kStderrTailBytes = 8 * 1024;
 
-// The options of a child to spawn, all prepared before fork(): between fork
-// and exec the child may only make async-signal-safe calls, because another
-// thread of the test process may have held malloc's lock at fork time.
-struct ChildSpec {
-  std::vector<std::string> args;  // argv[1..]
-  int stdout_fd = -1;
-  int stderr_fd = -1;
-  std::optional<rlim_t> max_open_files;
-};
-
-[[noreturn]] void exec_child(const ChildSpec& spec, char* const* argv, int devnull) {
-  if (spec.max_open_files) {
-    const rlimit limit{*spec.max_open_files, *spec.max_open_files};
-    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
-  }
-  // dup2 clears close-on-exec on the target, so exactly 0, 1, 2 survive exec.
-  ::dup2(devnull, STDIN_FILENO);
-  ::dup2(spec.stdout_fd, STDOUT_FILENO);
-  ::dup2(spec.stderr_fd, STDERR_FILENO);
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig : {SIGPIPE, SIGTERM, SIGINT}) ::sigaction(sig, &dfl, nullptr);
-  // A test runner killed mid-test must not leave gateways behind.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  ::execv(FLUX_GATEWAY_BIN, argv);
-  ::_exit(127);
-}
-
-// Forks and execs FLUX_GATEWAY_BIN; returns the child's pid or -1.
-pid_t spawn_child(const ChildSpec& spec) {
-  std::vector<std::string> storage;
-  storage.push_back(FLUX_GATEWAY_BIN);
-  storage.insert(storage.end(), spec.args.begin(), spec.args.end());
-  std::vector<char*> argv;
-  for (auto& s : storage) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t pid = ::fork();
-  if (pid == 0) exec_child(spec, argv.data(), devnull);
-  ::close(devnull);
-  return pid;
-}
-
-ExitStatus decode_wait_status(int status) {
-  ExitStatus s;
-  if (WIFEXITED(status)) {
-    s.exited = true;
-    s.code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    s.signal = WTERMSIG(status);
-  }
-  return s;
-}
-
-// Reaps `pid` if it has exited; never waits.
-std::optional<ExitStatus> try_wait(pid_t pid) {
-  int status = 0;
-  pid_t r;
-  do {
-    r = ::waitpid(pid, &status, WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r == pid) return decode_wait_status(status);
-  return std::nullopt;
-}
-
-// Waits for `pid` to exit until `deadline`. A pidfd becomes readable when the
-// process exits, so the wait is a poll, not a sleep loop; kernels without
-// pidfd_open (< 5.3) fall back to checking every few milliseconds.
-std::optional<ExitStatus> wait_child(pid_t pid, Deadline deadline) {
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  for (;;) {
-    if (auto status = try_wait(pid)) {
-      if (pidfd >= 0) ::close(pidfd);
-      return status;
-    }
-    if (Clock::now() >= deadline) break;
-    if (pidfd >= 0) {
-      pollfd pfd{pidfd, POLLIN, 0};
-      ::poll(&pfd, 1, poll_timeout_ms(deadline));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  if (pidfd >= 0) ::close(pidfd);
-  return std::nullopt;
-}
-
-ExitStatus kill_and_wait(pid_t pid) {
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return decode_wait_status(status);
-}
-
-// A file for the child's stderr: unlinked at once, so nothing is left behind
-// however the test ends; we keep a descriptor to read it back with pread.
-int make_stderr_file() {
-  const char* dir = std::getenv("TMPDIR");
-  std::string path =
-      std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/flux-gateway-stderr-XXXXXX";
-  const int fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd >= 0) ::unlink(path.c_str());
-  return fd;
-}
-
-std::string read_whole_fd(int fd) {
-  std::string out;
-  std::array<char, 4096> buf;
-  off_t offset = 0;
-  for (;;) {
-    const ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf.data(), static_cast<size_t>(n));
-    offset += n;
-  }
-  return out;
-}
-
 std::string tail(const std::string& text, size_t bytes) {
   if (text.size() <= bytes) return text;
   return "[...]" + text.substr(text.size() - bytes);
-}
-
-// Reads both pipes to EOF or `deadline`; returns false on the deadline.
-bool drain_pipes(int out_fd, int err_fd, RunResult& result, Deadline deadline) {
-  std::array<pollfd, 2> fds{{{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}}};
-  std::array<std::string*, 2> sinks{&result.out, &result.err};
-  int open_count = 2;
-  std::array<char, 4096> buf;
-  while (open_count > 0) {
-    const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms(deadline));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return false;
-    for (size_t i = 0; i < fds.size(); ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t n = ::read(fds[i].fd, buf.data(), buf.size());
-      if (n > 0) {
-        sinks[i]->append(buf.data(), static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        fds[i].fd = -1;  // poll ignores negative descriptors
-        --open_count;
-      }
-    }
-  }
-  return true;
 }
 
 // The marker of a sanitizer report in `text`, or nullptr. A sanitized
@@ -205,32 +55,10 @@ std::optional<uint64_t> status_field_bytes(pid_t pid, const std::string& field) 
 
 }  // namespace
 
-std::string ExitStatus::to_string() const {
-  if (exited) return "exit code " + std::to_string(code);
-  return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
-}
-
 RunResult run_gateway(const std::vector<std::string>& args, Deadline deadline) {
-  RunResult result;
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return result;
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return result;
-  }
-  const pid_t pid = spawn_child(ChildSpec{args, out[1], err[1], std::nullopt});
-  ::close(out[1]);
-  ::close(err[1]);
-  if (pid > 0) {
-    const bool drained = drain_pipes(out[0], err[0], result, deadline);
-    result.status = drained ? wait_child(pid, deadline) : std::nullopt;
-    if (!result.status) kill_and_wait(pid);
-  }
-  ::close(out[0]);
-  ::close(err[0]);
-  return result;
+  std::vector<std::string> argv{FLUX_GATEWAY_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, deadline);
 }
 
 std::optional<uint64_t> resident_bytes(pid_t pid) {
@@ -295,21 +123,34 @@ GatewayProcess::~GatewayProcess() {
   if (const char* reactors = std::getenv("FLUX_TEST_REACTORS"); reactors && *reactors)
     args.insert(args.end(), {"--reactors", reactors});
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  if (auto spawned = spawn(args, max_open_files); !spawned) return spawned;
+  std::vector<std::string> argv{FLUX_GATEWAY_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (auto spawned = spawn_server(argv, max_open_files); !spawned) return spawned;
   return await_listening_line(after(kListenWait));
 }
 
-::testing::AssertionResult GatewayProcess::spawn(const std::vector<std::string>& args,
-                                                 std::optional<rlim_t> max_open_files) {
+::testing::AssertionResult GatewayProcess::start_command(const std::vector<std::string>& argv) {
+  if (pid_ > 0) return ::testing::AssertionFailure() << "GatewayProcess::start called twice";
+  if (auto spawned = spawn_server(argv, std::nullopt); !spawned) return spawned;
+  return await_listening_line(after(kListenWait));
+}
+
+::testing::AssertionResult GatewayProcess::spawn_server(const std::vector<std::string>& argv,
+                                                        std::optional<rlim_t> max_open_files) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     return ::testing::AssertionFailure() << "pipe2: " << std::strerror(errno);
   }
-  stderr_fd_ = make_stderr_file();
+  stderr_fd_ = unlinked_temp_file("flux-gateway-stderr");
   if (stderr_fd_ < 0) {
     return ::testing::AssertionFailure() << "stderr file: " << std::strerror(errno);
   }
-  pid_ = spawn_child(ChildSpec{args, out[1], stderr_fd_, max_open_files});
+  ChildSpec spec;
+  spec.argv = argv;
+  spec.stdout_fd = out[1];
+  spec.stderr_fd = stderr_fd_;
+  spec.max_open_files = max_open_files;
+  pid_ = spawn(spec);
   ::close(out[1]);
   if (pid_ < 0) {
     ::close(out[0]);
@@ -390,8 +231,21 @@ void GatewayProcess::signal(int sig) {
 }
 
 std::optional<ExitStatus> GatewayProcess::wait_exit(Deadline deadline) {
-  if (!exit_status_ && pid_ > 0) exit_status_ = wait_child(pid_, deadline);
+  if (!exit_status_ && pid_ > 0) exit_status_ = itest::wait_exit(pid_, deadline);
   return exit_status_;
+}
+
+::testing::AssertionResult GatewayProcess::stop_cleanly(std::chrono::seconds wait) {
+  if (!running())
+    return ::testing::AssertionFailure() << "the gateway died during the test: " << status_text();
+  signal(SIGTERM);
+  const std::optional<ExitStatus> status = wait_exit(after(wait));
+  if (!status)
+    return ::testing::AssertionFailure() << "no exit " << wait.count() << " s after SIGTERM";
+  if (!status->success())
+    return ::testing::AssertionFailure() << "gateway " << status->to_string() << "\n"
+                                         << stderr_text();
+  return ::testing::AssertionSuccess();
 }
 
 bool GatewayProcess::running() {
@@ -404,12 +258,12 @@ std::string GatewayProcess::status_text() {
 }
 
 bool GatewayProcess::try_reap() {
-  if (!exit_status_) exit_status_ = try_wait(pid_);
+  if (!exit_status_) exit_status_ = itest::try_wait(pid_);
   return exit_status_.has_value();
 }
 
 void GatewayProcess::kill_and_reap() {
-  exit_status_ = kill_and_wait(pid_);
+  exit_status_ = itest::kill_and_wait(pid_);
 }
 
 }  // namespace flux::itest

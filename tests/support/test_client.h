@@ -35,7 +35,7 @@
 #include <string_view>
 #include <vector>
 
-#include "integration/deadline.h"
+#include "support/deadline.h"
 
 namespace flux::itest {
 

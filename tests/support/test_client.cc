@@ -1,4 +1,4 @@
-#include "integration/test_client.h"
+#include "support/test_client.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "integration/test_client.h"
+#include "support/test_client.h"
 
 namespace flux::itest {
 

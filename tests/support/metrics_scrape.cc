@@ -1,8 +1,8 @@
-#include "integration/metrics_scrape.h"
-
-#include <httplib.h>
+#include "support/metrics_scrape.h"
 
 #include <thread>
+
+#include "support/metrics_http.h"
 
 namespace flux::itest {
 
@@ -11,24 +11,8 @@ using exposition::Labels;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// GET /metrics, parsed; nullopt if it does not answer 200 within `timeout`
-// or does not parse (`why` says which).
 std::optional<Exposition> scrape(uint16_t metrics_port, seconds timeout, std::string* why) {
-  httplib::Client http("127.0.0.1", metrics_port);
-  http.set_connection_timeout(timeout);
-  http.set_read_timeout(timeout);
-  http.set_write_timeout(timeout);
-  httplib::Result res = http.Get("/metrics");
-  if (!res || res->status != 200) {
-    if (why) *why = res ? "status " + std::to_string(res->status) : httplib::to_string(res.error());
-    return std::nullopt;
-  }
-  Exposition parsed = exposition::parse(res->body);
-  if (!parsed.errors.empty()) {
-    if (why) *why = "unparsable exposition: " + parsed.errors.front();
-    return std::nullopt;
-  }
-  return parsed;
+  return MetricsHttp(metrics_port, timeout).scrape(why);
 }
 
 // The sum of a metric over every series matching `labels` (all reactors);

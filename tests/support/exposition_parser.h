@@ -12,7 +12,8 @@
 // Anything else (a sample without a family, a malformed line, a series seen
 // twice) is reported in Exposition::errors rather than guessed around.
 //
-// Header-only; shared by tests/metrics (unit) and tests/integration.
+// Header-only; shared by tests/metrics (unit) and the integration tests
+// (through metrics_http.h and metrics_scrape.h).
 
 #include <cctype>
 #include <cerrno>

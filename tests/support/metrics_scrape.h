@@ -1,6 +1,7 @@
 #pragma once
-// Reading the gateway's /metrics from a test: one scrape, parsed, and
-// polling until a series reaches a value (bounded by a deadline).
+// Reading the gateway's /metrics from a test in one call: one scrape, parsed
+// (MetricsHttp, metrics_http.h, underneath), and polling until a series
+// reaches a value (bounded by a deadline).
 
 #include <gtest/gtest.h>
 
@@ -11,13 +12,13 @@
 #include <string>
 #include <string_view>
 
-#include "integration/deadline.h"
-#include "metrics/exposition_parser.h"
+#include "support/deadline.h"
+#include "support/exposition_parser.h"
 
 namespace flux::itest {
 
 // GET /metrics, parsed; nullopt if it does not answer 200 within `timeout`
-// or does not parse (`why` says which).
+// or does not parse (`why` says which). MetricsHttp(port, timeout).scrape(why).
 std::optional<exposition::Exposition> scrape(uint16_t metrics_port,
                                              std::chrono::seconds timeout = std::chrono::seconds(5),
                                              std::string* why = nullptr);
