@@ -329,7 +329,7 @@
     const connColumns = ['handshake', 'ready', 'closing'];
     const connColors = [COLORS.amber, COLORS.green, COLORS.red];
     charts.push(new TimeChart('chart-connections', {
-      columns: connColumns.map((k) => (s) => num(s, `total.connections.${k}`)),
+      columns: connColumns.map((k) => (s) => num(s, `total.connections.by_state.${k}`)),
       transform: stacked,
       series: connColumns.map((k, i) =>
         line(k, connColors[i], fmtCount, {
@@ -368,7 +368,7 @@
     ];
     charts.push(
       new TimeChart('chart-echo', {
-        columns: echoKeys.map(([k]) => (s) => num(s, `total.latency_seconds.echo.last_1s.${k}`)),
+        columns: echoKeys.map(([k]) => (s) => num(s, `total.latency_seconds.echo_latency.last_1s.${k}`)),
         series: echoKeys.map(([k, c]) => line(k, c, fmtDuration)),
         axes: [xAxis(), yAxis(fmtDuration)],
       }),
@@ -378,8 +378,8 @@
       new TimeChart('chart-buffers', {
         columns: [
           (s) => rate1s(s.total, 'buffer_allocations'),
-          (s) => num(s, 'total.buffers.bytes_in_use'),
-          (s) => num(s, 'total.buffers.bytes_free'),
+          (s) => num(s, 'total.pool.block_bytes_in_use'),
+          (s) => num(s, 'total.pool.block_bytes_free'),
         ],
         series: [
           line('allocations /s', COLORS.purple, fmtCount, { width: 2 }),
@@ -439,12 +439,12 @@
     setText('fds', fds == null ? '–' : `${fds} / ${fmtCount(maxFds)}`);
     setText('threads', fmtOrDash(num(s, 'process.threads'), String));
 
-    const ready = num(t, 'connections.ready');
+    const ready = num(t, 'connections.by_state.ready');
     setBig('ready-connections', splitCount(ready), ready);
     setText(
       'ready-sub',
       `${fmtOrDash(num(t, 'connections.open'), fmtCount)} open · ` +
-        `${fmtOrDash(num(t, 'connections.handshake'), fmtCount)} in handshake`,
+        `${fmtOrDash(num(t, 'connections.by_state.handshake'), fmtCount)} in handshake`,
     );
 
     const fin = rate1s(t, 'frames_in');
@@ -455,12 +455,12 @@
         `${fmtOrDash(rate1s(t, 'bytes_in'), fmtBytes)}/s in`,
     );
 
-    const echo = p99Last1s(t, 'echo');
+    const echo = p99Last1s(t, 'echo_latency');
     setBig('echo-p99', splitDuration(echo), echo);
     setText(
       'echo-sub',
-      `p50 ${fmtOrDash(num(t, 'latency_seconds.echo.last_1s.p50'), fmtDuration)} · ` +
-        `p999 ${fmtOrDash(num(t, 'latency_seconds.echo.last_1s.p999'), fmtDuration)}`,
+      `p50 ${fmtOrDash(num(t, 'latency_seconds.echo_latency.last_1s.p50'), fmtDuration)} · ` +
+        `p999 ${fmtOrDash(num(t, 'latency_seconds.echo_latency.last_1s.p999'), fmtDuration)}`,
     );
 
     const lag = p99Last1s(t, 'loop_lag');
@@ -480,8 +480,8 @@
     setBig('rss', splitBytes(rss), rss);
     setText(
       'rss-sub',
-      `pool ${fmtOrDash(num(t, 'buffers.bytes_in_use'), fmtBytes)} used · ` +
-        `${fmtOrDash(num(t, 'buffers.bytes_free'), fmtBytes)} free`,
+      `pool ${fmtOrDash(num(t, 'pool.block_bytes_in_use'), fmtBytes)} used · ` +
+        `${fmtOrDash(num(t, 'pool.block_bytes_free'), fmtBytes)} free`,
     );
 
     document.title = ready == null ? 'Flux gateway' : `Flux · ${fmtCount(ready)} ready`;
@@ -495,25 +495,25 @@
       setText('reactor-balance', '');
       return;
     }
-    const ready = reactors.map((r) => num(r, 'connections.ready') ?? 0);
+    const ready = reactors.map((r) => num(r, 'connections.by_state.ready') ?? 0);
     const totalReady = ready.reduce((a, b) => a + b, 0);
     const rows = reactors.map((r, i) => {
       const tr = document.createElement('tr');
       const util = rate1s(r, 'loop_utilization');
       tr.append(
         cell(String(r.reactor ?? i)),
-        cell(fmtOrDash(num(r, 'connections.ready'), fmtCount), 'num'),
-        cell(fmtOrDash(num(r, 'connections.handshake'), fmtCount), 'num'),
-        cell(fmtOrDash(num(r, 'connections.closing'), fmtCount), 'num'),
+        cell(fmtOrDash(num(r, 'connections.by_state.ready'), fmtCount), 'num'),
+        cell(fmtOrDash(num(r, 'connections.by_state.handshake'), fmtCount), 'num'),
+        cell(fmtOrDash(num(r, 'connections.by_state.closing'), fmtCount), 'num'),
         barCell(totalReady > 0 ? ready[i] / totalReady : 0,
           totalReady > 0 ? fmtPercent((100 * ready[i]) / totalReady) : '–'),
         cell(fmtOrDash(rate1s(r, 'frames_in'), fmtCount), 'num'),
         cell(fmtOrDash(rate1s(r, 'frames_out'), fmtCount), 'num'),
         cell(fmtOrDash(util == null ? null : util * 100, fmtPercent), 'num'),
         cell(fmtOrDash(p99Last1s(r, 'loop_lag'), fmtDuration), 'num'),
-        cell(fmtOrDash(p99Last1s(r, 'echo'), fmtDuration), 'num'),
+        cell(fmtOrDash(p99Last1s(r, 'echo_latency'), fmtDuration), 'num'),
         cell(fmtOrDash(num(r, 'traffic.bytes_queued'), fmtBytes), 'num'),
-        cell(fmtOrDash(num(r, 'buffers.bytes_in_use'), fmtBytes), 'num'),
+        cell(fmtOrDash(num(r, 'pool.block_bytes_in_use'), fmtBytes), 'num'),
         cell(fmtOrDash(rate1s(r, 'context_switches_involuntary'), fmtCount), 'num'),
       );
       return tr;

@@ -37,8 +37,8 @@
 #include <optional>
 #include <string_view>
 
+#include "common/fd.h"
 #include "gateway/connection_handoff.h"
-#include "gateway/fd.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/protocol.h"
 #include "gateway/proxy_header.h"

@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <string>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "gateway/session_id.h"
 
 namespace flux {

@@ -19,7 +19,7 @@
 #include <functional>
 #include <string>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/loop_clock.h"
 #include "metrics/reactor_metrics.h"

@@ -18,19 +18,13 @@
 // Thread contract: loop thread only.
 
 #include <event2/event.h>
-#include <time.h>
 
 #include <cstdint>
 
+#include "common/monotonic_clock.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
-
-inline uint64_t monotonic_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 class LoopClock {
  public:

@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -33,6 +34,22 @@ flux::MetricsServerConfig metrics_config(const flux::Options& options) {
   return config;
 }
 
+// What the metrics thread may reach of each reactor: its metrics block
+// (atomics, read directly) and its connection listing (built on the
+// reactor's own thread, by message).
+std::vector<flux::ReactorHandle> metrics_handles(const flux::ReactorGroup& group) {
+  std::vector<flux::ReactorHandle> out;
+  for (size_t i = 0; i < group.size(); ++i) {
+    flux::Reactor* reactor = &group.reactor(i);
+    out.push_back({reactor->label(), &reactor->metrics(),
+                   [reactor](std::function<void(std::vector<flux::ConnectionInfo>)> done) {
+                     reactor->post(
+                         [reactor, done = std::move(done)] { done(reactor->list_connections()); });
+                   }});
+  }
+  return out;
+}
+
 // SIGTERM and SIGINT are blocked in every thread (the mask is inherited)
 // and taken synchronously by main with sigwait: no handler runs inside a
 // reactor, and each reactor is told by message.
@@ -58,7 +75,7 @@ int serve(const flux::Options& options) {
                     "%s", error.c_str());
     return kExitCannotStart;
   }
-  flux::MetricsServer metrics(metrics_config(options), reactors.handles());
+  flux::MetricsServer metrics(metrics_config(options), metrics_handles(reactors));
   if (!metrics.start(error)) {
     flux::log_event(flux::LogLevel::kError, "bind-failed", {{"error", std::string_view(error)}},
                     "%s", error.c_str());

@@ -50,20 +50,6 @@ void read_ipv6(std::span<const std::byte> block, sockaddr_storage& out) {
 
 }  // namespace
 
-std::string_view to_string(ProxyHeaderError error) {
-  switch (error) {
-    case ProxyHeaderError::kMissing:
-      return "missing";
-    case ProxyHeaderError::kMalformed:
-      return "malformed";
-    case ProxyHeaderError::kOversized:
-      return "oversized";
-    case ProxyHeaderError::kTimeout:
-      return "timeout";
-  }
-  return "malformed";
-}
-
 ProxyHeader parse_proxy_header(std::span<const std::byte> bytes) {
   // Refuse as soon as a byte differs from the signature: a client speaking
   // Flux directly is told nothing and waits for nothing.

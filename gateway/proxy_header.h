@@ -27,17 +27,9 @@
 #include <span>
 #include <string_view>
 
-namespace flux {
+#include "common/proxy_header_error.h"
 
-// Why a header was refused: the label of flux_proxy_header_errors_total.
-enum class ProxyHeaderError : uint8_t {
-  kMissing,    // the first bytes are not the v2 signature (e.g. a direct client)
-  kMalformed,  // signature right, version / command / family / length wrong
-  kOversized,  // longer than kMaxProxyHeader
-  kTimeout,    // not complete within the handshake timeout
-};
-inline constexpr int kProxyHeaderErrorCount = 4;
-std::string_view to_string(ProxyHeaderError error);
+namespace flux {
 
 // Signature + fixed part, and the most a header may take with its TLVs
 // (HAProxy sends a few; 1 KiB is far beyond them).

@@ -58,17 +58,4 @@ void ReactorGroup::join() {
     if (thread.joinable()) thread.join();
 }
 
-std::vector<ReactorHandle> ReactorGroup::handles() {
-  std::vector<ReactorHandle> out;
-  for (auto& owned : reactors_) {
-    Reactor* reactor = owned.get();
-    out.push_back({reactor->label(), &reactor->metrics(),
-                   [reactor](std::function<void(std::vector<ConnectionInfo>)> done) {
-                     reactor->post(
-                         [reactor, done = std::move(done)] { done(reactor->list_connections()); });
-                   }});
-  }
-  return out;
-}
-
 }  // namespace flux

@@ -10,8 +10,11 @@
 // another reactor than its session's), by message passing through post(),
 // and in the SessionDirectory that says where each session lives.
 //
-// Thread contract: start(), handles(), stop() and join() from the thread
-// that owns the group (main); reactor(i) from any thread once started.
+// The group knows nothing of the metrics thread: main hands each reactor's
+// metrics and connection listing to the MetricsServer (gateway/main.cc).
+//
+// Thread contract: start(), stop() and join() from the thread that owns the
+// group (main); reactor(i) from any thread once started.
 
 #include <atomic>
 #include <memory>
@@ -21,7 +24,6 @@
 
 #include "gateway/options.h"
 #include "gateway/reactor_mesh.h"
-#include "metrics/metrics_server.h"
 
 namespace flux {
 
@@ -47,8 +49,6 @@ class ReactorGroup {
 
   size_t size() const noexcept { return reactors_.size(); }
   Reactor& reactor(size_t index) const noexcept { return *reactors_[index]; }
-  // For the metrics thread: each reactor's metrics and connection listing.
-  std::vector<ReactorHandle> handles();
 
   // --reactors 0 means auto: the online CPUs (at least 1).
   static unsigned resolve_count(unsigned requested);

@@ -57,7 +57,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "metrics/http_request.h"
 #include "metrics/http_task_queue.h"
 

@@ -6,8 +6,8 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "common/monotonic_clock.h"
 #include "dashboard/embedded_files.h"
-#include "gateway/loop_clock.h"
 #include "metrics/http_front.h"
 #include "metrics/process_stats.h"
 #include "metrics/prometheus_collector.h"

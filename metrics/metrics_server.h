@@ -60,7 +60,7 @@ struct MetricsServerConfig {
   std::string bind = "127.0.0.1";
   uint16_t port = 9100;  // 0 = pick
   std::string version;
-  uint16_t node_id = 0;  // --node-id, shown in flux_build_info and /stats
+  uint16_t node_id = 0;  // --node-id: the build-info series and /stats "node"
   uint64_t block_size_bytes = 0;
   std::chrono::milliseconds sample_interval{1000};
   std::chrono::milliseconds stuck_after{2000};       // /healthz

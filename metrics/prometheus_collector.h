@@ -5,8 +5,9 @@
 //
 // The reactors never call prometheus-cpp: its Histogram::Observe takes a
 // mutex. They write their own atomics; this reads them only when scraped.
-// Every flux_ series carries reactor="<i>". The full list, with help
-// texts, is in the README.
+// The families are those of metrics/metric_table.h, in its order: every
+// reactor row gets reactor="<i>" (the list, with help texts, is also in the
+// README).
 //
 // Thread contract: any thread (reads atomics, /proc).
 
@@ -24,7 +25,7 @@ namespace flux {
 
 struct ScrapeInput {
   std::string version;
-  uint16_t node_id = 0;  // --node-id: the node label of flux_build_info
+  uint16_t node_id = 0;  // --node-id: the node label of the build-info series
   std::vector<std::string> labels;
   std::vector<ReactorSnapshot> reactors;
   ProcessStats process;

@@ -1,6 +1,8 @@
 #include "metrics/stats_json.h"
 
-#include "gateway/protocol.h"
+#include <type_traits>
+
+#include "metrics/metric_table.h"
 
 namespace flux {
 namespace {
@@ -18,35 +20,18 @@ json percentiles(const HistogramSnapshot& h) {
           {"p999", h.percentile_ns(0.999) / 1e9}};
 }
 
-template <size_t N, typename Enum>
-json by_name(const std::array<uint64_t, N>& values) {
+// One row's value: a number, seconds for nanoseconds, an object by label
+// value for an enum-labelled row.
+json value_json(const MetricDef& def, uint64_t value) {
+  if (def.kind == MetricKind::kNanoseconds) return seconds(value);
+  return value;
+}
+template <size_t N>
+json value_json(const MetricDef& def, const std::array<uint64_t, N>& values) {
   json out = json::object();
-  for (size_t i = 0; i < N; ++i) out[std::string(to_string(static_cast<Enum>(i)))] = values[i];
+  for (size_t i = 0; i < def.labels.count && i < N; ++i)
+    out[std::string(def.labels.value_at(i))] = values[i];
   return out;
-}
-
-json connections_json(const ReactorSnapshot& s) {
-  auto state = [&](ConnState st) { return s.by_state[static_cast<size_t>(st)]; };
-  return {{"connecting", state(ConnState::kConnecting)},
-          {"handshake", state(ConnState::kHandshake)},
-          {"ready", state(ConnState::kReady)},
-          {"closing", state(ConnState::kClosing)},
-          {"open", s.open_connections()},
-          {"accepted_total", s.accepted_total},
-          {"accept_errors_total", s.accept_errors_total},
-          {"closed_total", by_name<kCloseReasonCount, CloseReason>(s.closed_total)},
-          {"proxy_header_errors_total",
-           by_name<kProxyHeaderErrorCount, ProxyHeaderError>(s.proxy_header_errors_total)}};
-}
-
-json traffic_json(const ReactorSnapshot& s) {
-  return {{"frames_in_total", s.frames_in_total},
-          {"frames_out_total", s.frames_out_total},
-          {"bytes_in_total", s.bytes_in_total},
-          {"bytes_out_total", s.bytes_out_total},
-          {"bytes_queued", s.bytes_queued},
-          {"backpressure_pauses_total", s.backpressure_pauses_total},
-          {"errors_sent_total", by_name<kErrorCodeCount, ErrorCode>(s.errors_sent_total)}};
 }
 
 // Per-second rates between two snapshots of the same reactor (or totals).
@@ -54,22 +39,22 @@ json rates_json(const ReactorSnapshot& newer, const ReactorSnapshot& older, doub
   auto rate = [span](uint64_t a, uint64_t b) {
     return span > 0 && a >= b ? double(a - b) / span : 0.0;
   };
-  const double busy = double(newer.busy_ns_total - older.busy_ns_total);
-  const double poll = double(newer.poll_ns_total - older.poll_ns_total);
-  return {{"frames_in", rate(newer.frames_in_total, older.frames_in_total)},
-          {"frames_out", rate(newer.frames_out_total, older.frames_out_total)},
-          {"bytes_in", rate(newer.bytes_in_total, older.bytes_in_total)},
-          {"bytes_out", rate(newer.bytes_out_total, older.bytes_out_total)},
-          {"accepted", rate(newer.accepted_total, older.accepted_total)},
+  const double busy = double(newer.loop.busy_ns_total - older.loop.busy_ns_total);
+  const double poll = double(newer.loop.poll_ns_total - older.loop.poll_ns_total);
+  return {{"frames_in", rate(newer.traffic.frames_in_total, older.traffic.frames_in_total)},
+          {"frames_out", rate(newer.traffic.frames_out_total, older.traffic.frames_out_total)},
+          {"bytes_in", rate(newer.traffic.bytes_in_total, older.traffic.bytes_in_total)},
+          {"bytes_out", rate(newer.traffic.bytes_out_total, older.traffic.bytes_out_total)},
+          {"accepted", rate(newer.connections.accepted_total, older.connections.accepted_total)},
           {"closed", rate(newer.closed_connections(), older.closed_connections())},
           {"buffer_allocations",
            rate(newer.buffer_allocations_total(), older.buffer_allocations_total())},
           {"buffer_releases", rate(newer.buffer_releases_total(), older.buffer_releases_total())},
           {"context_switches_voluntary",
-           rate(newer.voluntary_switches_total, older.voluntary_switches_total)},
+           rate(newer.loop.voluntary_switches_total, older.loop.voluntary_switches_total)},
           {"context_switches_involuntary",
-           rate(newer.involuntary_switches_total, older.involuntary_switches_total)},
-          {"loop_iterations", rate(newer.iterations_total, older.iterations_total)},
+           rate(newer.loop.involuntary_switches_total, older.loop.involuntary_switches_total)},
+          {"loop_iterations", rate(newer.loop.iterations_total, older.loop.iterations_total)},
           {"loop_utilization", busy + poll > 0 ? busy / (busy + poll) : 0.0}};
 }
 
@@ -86,55 +71,33 @@ struct WindowPair {
   double span10 = 0;
 };
 
+// Every row of metrics/metric_table.h under its group and field name, then
+// the views derived from them.
 json reactor_block(const ReactorSnapshot& s, const WindowPair& w, const StatsInput& in) {
-  HistogramSnapshot lag_1s, poll_1s, busy_1s, echo_1s;
+  json block = json::object();
+  s.for_each([&](std::string_view group, const MetricDef& def, const auto& value) {
+    if constexpr (!std::is_same_v<std::decay_t<decltype(value)>, HistogramSnapshot>)
+      if (def.kind != MetricKind::kStamp)
+        block[std::string(group)][def.stats_key()] = value_json(def, value);
+  });
+  // Latency: since start, and over the last second (the 1 s window).
+  json& latency = block[std::string(kLatencyGroup)];
   const bool has_1s = w.newer1 != nullptr;
-  if (has_1s) {
-    lag_1s = w.newer1->loop_lag.since(w.older1->loop_lag);
-    poll_1s = w.newer1->poll_wait.since(w.older1->poll_wait);
-    busy_1s = w.newer1->loop_busy.since(w.older1->loop_busy);
-    echo_1s = w.newer1->echo_latency.since(w.older1->echo_latency);
-  }
-  const uint64_t turn_age = in.now_monotonic_ns > s.last_turn_monotonic_ns
-                                ? in.now_monotonic_ns - s.last_turn_monotonic_ns
-                                : 0;
-  return {
-      {"connections", connections_json(s)},
-      {"traffic", traffic_json(s)},
-      {"rates",
-       {{"1s", has_1s ? rates_json(*w.newer1, *w.older1, w.span1) : zero_rates()},
-        {"10s", w.newer10 ? rates_json(*w.newer10, *w.older10, w.span10) : zero_rates()}}},
-      {"loop",
-       {{"iterations_total", s.iterations_total},
-        {"busy_seconds_total", seconds(s.busy_ns_total)},
-        {"poll_seconds_total", seconds(s.poll_ns_total)},
-        {"last_turn_age_seconds", seconds(turn_age)}}},
-      {"latency_seconds",
-       {{"echo", latency_json(s.echo_latency, has_1s ? &echo_1s : nullptr)},
-        {"poll_wait", latency_json(s.poll_wait, has_1s ? &poll_1s : nullptr)},
-        {"loop_busy", latency_json(s.loop_busy, has_1s ? &busy_1s : nullptr)},
-        {"loop_lag", latency_json(s.loop_lag, has_1s ? &lag_1s : nullptr)}}},
-      {"buffers",
-       {{"block_size_bytes", in.block_size_bytes},
-        {"acquires_total", s.block_acquires_total},
-        {"allocations_total", s.buffer_allocations_total()},
-        {"releases_total", s.buffer_releases_total()},
-        {"bytes_in_use", s.block_bytes_in_use},
-        {"bytes_free", s.block_bytes_free}}},
-      {"sessions",
-       {{"attached", s.sessions_attached},
-        {"detached", s.sessions_detached},
-        {"created_total", s.sessions_created_total},
-        {"resumes_total", by_name<kResumeResultCount, ResumeResult>(s.resumes_total)},
-        {"frames_replayed_total", s.frames_replayed_total},
-        {"expired_total", s.sessions_expired_total},
-        {"evicted_total", s.sessions_evicted_total},
-        {"replay_memory_bytes", s.replay_memory_bytes},
-        {"replay_frame_bytes", s.replay_frame_bytes}}},
-      {"context_switches",
-       {{"voluntary_total", s.voluntary_switches_total},
-        {"involuntary_total", s.involuntary_switches_total}}},
-  };
+  ReactorSnapshot::for_each_latency(
+      [&](const MetricDef& def, HistogramSnapshot ReactorSnapshot::*member) {
+        HistogramSnapshot last;
+        if (has_1s) last = (w.newer1->*member).since(w.older1->*member);
+        latency[def.stats_key()] = latency_json(s.*member, has_1s ? &last : nullptr);
+      });
+  const uint64_t last_turn = s.loop.last_turn_monotonic_ns;
+  const uint64_t turn_age = in.now_monotonic_ns > last_turn ? in.now_monotonic_ns - last_turn : 0;
+  block["connections"]["open"] = s.open_connections();
+  block["loop"]["last_turn_age_seconds"] = seconds(turn_age);
+  block["pool"]["block_size_bytes"] = in.block_size_bytes;
+  block["rates"] = {
+      {"1s", has_1s ? rates_json(*w.newer1, *w.older1, w.span1) : zero_rates()},
+      {"10s", w.newer10 ? rates_json(*w.newer10, *w.older10, w.span10) : zero_rates()}};
+  return block;
 }
 
 json threads_json(const StatsInput& in) {
@@ -143,6 +106,7 @@ json threads_json(const StatsInput& in) {
   return threads;
 }
 
+// Every process row of the table, then the CPU share over the last second.
 json process_json(const StatsInput& in) {
   double cpu_percent = 0;
   if (in.last_1s && in.last_1s->seconds() > 0)
@@ -150,13 +114,11 @@ json process_json(const StatsInput& in) {
                   (in.last_1s->newer.process.cpu_seconds_total -
                    in.last_1s->older.process.cpu_seconds_total) /
                   in.last_1s->seconds();
-  return {{"cpu_seconds_total", in.process.cpu_seconds_total},
-          {"cpu_percent_1s", cpu_percent},
-          {"resident_memory_bytes", in.process.resident_memory_bytes},
-          {"open_fds", in.process.open_fds},
-          {"max_fds", in.process.max_fds},
-          {"threads", in.process.threads},
-          {"start_time_unix_seconds", in.process.start_time_unix_seconds}};
+  json out = {{"cpu_percent_1s", cpu_percent}};
+#define FLUX_PROCESS_KEY(field, kind, name, help) out[#field] = in.process.field;
+  FLUX_PROCESS_METRICS(FLUX_PROCESS_KEY)
+#undef FLUX_PROCESS_KEY
+  return out;
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 
 #include "bench/fluxbench/frame_reader.h"
 #include "bench/fluxbench/sent_log.h"
-#include "gateway/fd.h"
+#include "common/fd.h"
 
 namespace flux::bench {
 

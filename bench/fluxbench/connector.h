@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 
 namespace flux::bench {
 

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "bench/fluxbench/clock.h"
-#include "gateway/fd.h"
+#include "common/fd.h"
 
 namespace flux::bench {
 namespace {

@@ -50,8 +50,10 @@ std::optional<ServerSample> parse_server_stats(const std::string& body, uint64_t
   s.cpu_percent_1s = at(root, {"process", "cpu_percent_1s"});
   s.rss_bytes = at(root, {"process", "resident_memory_bytes"});
   s.loop_lag_p99_s = at(root, {"total", "latency_seconds", "loop_lag", "last_1s", "p99"});
-  s.echo_p99_s = at(root, {"total", "latency_seconds", "echo", "last_1s", "p99"});
-  s.buffer_allocations = at(root, {"total", "buffers", "allocations_total"});
+  s.echo_p99_s = at(root, {"total", "latency_seconds", "echo_latency", "last_1s", "p99"});
+  // Pool growth: blocks and frame-node chunks (flux_buffer_allocations_total).
+  s.buffer_allocations = at(root, {"total", "pool", "block_allocations_total"}) +
+                         at(root, {"total", "pool", "frame_node_allocations_total"});
   s.connections_open = at(root, {"total", "connections", "open"});
   return s;
 }

@@ -22,8 +22,8 @@ struct ServerSample {
   double cpu_percent_1s = 0;      // process.cpu_percent_1s (of one core)
   double rss_bytes = 0;           // process.resident_memory_bytes
   double loop_lag_p99_s = 0;      // total.latency_seconds.loop_lag.last_1s.p99
-  double echo_p99_s = 0;          // total.latency_seconds.echo.last_1s.p99
-  double buffer_allocations = 0;  // total.buffers.allocations_total
+  double echo_p99_s = 0;          // total.latency_seconds.echo_latency.last_1s.p99
+  double buffer_allocations = 0;  // total.pool.{block,frame_node}_allocations_total
   double connections_open = 0;    // total.connections.open
 };
 

@@ -30,7 +30,7 @@
 #include "bench/fluxbench/histogram.h"
 #include "bench/fluxbench/options.h"
 #include "bench/fluxbench/run_control.h"
-#include "gateway/fd.h"
+#include "common/fd.h"
 
 namespace flux::bench {
 

@@ -11,7 +11,7 @@
 #    budget (timers run ahead, but virtual time stops while a fetch is in
 #    flight, so every poll is a real /stats request) and checks the dumped
 #    DOM: uPlot canvases present, data-updates >= 2, #ready-connections
-#    data-raw == clients == total.connections.ready of a curl of /stats;
+#    data-raw == clients == total.connections.by_state.ready of a curl of /stats;
 # 4. saves OUT_DIR/dashboard.png (1600x1100) and the DOM, logs and /stats;
 # 5. SIGTERMs the gateway (must exit 0) and checks the clients saw only
 #    correct echoes.
@@ -123,10 +123,10 @@ for asset in /app.js /style.css /uPlot.iife.min.js /uPlot.min.css; do
   http_ok "$BASE$asset" || fail "GET $asset did not answer 200"
 done
 
-# Prints total.connections.ready of a fresh /stats (empty on any error).
+# Prints total.connections.by_state.ready of a fresh /stats (empty on any error).
 stats_ready() {
   curl -fsS --max-time 2 "$BASE/stats" 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["connections"]["ready"])' 2>/dev/null || true
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["connections"]["by_state"]["ready"])' 2>/dev/null || true
 }
 
 # ---- 2. clients ---------------------------------------------------------
@@ -146,7 +146,7 @@ stats_counts_clients() {
   WAIT_DETAIL="last value: '$ready'"
   [[ $ready == "$CLIENTS" ]]
 }
-wait_for "$READY_TIMEOUT_S" "/stats total.connections.ready == $CLIENTS" stats_counts_clients
+wait_for "$READY_TIMEOUT_S" "/stats total.connections.by_state.ready == $CLIENTS" stats_counts_clients
 WAIT_DETAIL=""
 log "$CLIENTS clients ready and counted by /stats"
 
@@ -229,11 +229,11 @@ check(updates >= 2, f"body data-updates = {updates}, want >= 2")
 banner = dom.ids.get("banner", {})
 check("hidden" in banner, "the 'Gateway unreachable' banner is hidden")
 ready_raw = dom.ids.get("ready-connections", {}).get("data-raw")
-stats_ready = stats["total"]["connections"]["ready"]
+stats_ready = stats["total"]["connections"]["by_state"]["ready"]
 check(ready_raw is not None and ready_raw != "" and float(ready_raw) == clients,
       f"#ready-connections data-raw = {ready_raw!r}, want {clients}")
 check(ready_raw not in (None, "") and float(ready_raw) == stats_ready,
-      f"#ready-connections data-raw = {ready_raw!r} equals /stats total.connections.ready = {stats_ready}")
+      f"#ready-connections data-raw = {ready_raw!r} equals /stats total.connections.by_state.ready = {stats_ready}")
 for key in ("frames-in-rate", "echo-p99", "loop-lag-p99", "cpu-percent", "rss", "uptime"):
     raw = dom.ids.get(key, {}).get("data-raw")
     try:

@@ -65,7 +65,7 @@ CLOSE_REASONS = ["bye", "eof", "reset", "handshake-timeout", "idle-timeout",
 ERROR_CODES = ["handshake-expected", "handshake-timeout", "unsupported-version",
                "frame-too-large", "idle-timeout", "unknown-command", "already-ready",
                "server-full", "server-shutdown", "session-taken-over"]
-HISTOGRAMS = ["echo", "poll_wait", "loop_busy", "loop_lag"]
+HISTOGRAMS = ["echo_latency", "poll_wait", "loop_busy", "loop_lag"]
 RATE_KEYS = ["frames_in", "frames_out", "bytes_in", "bytes_out", "accepted", "closed",
              "buffer_allocations", "context_switches_voluntary",
              "context_switches_involuntary", "loop_iterations", "loop_utilization"]
@@ -296,13 +296,14 @@ class Gateway:
         echo = r.echo_last_1s
         lat = {h: synthetic_hist(h, syn, rates) for h in HISTOGRAMS}
         if echo and not syn:
-            lat["echo"]["last_1s"] = {"count": len(echo), "p50": percentile(echo, 0.5),
+            lat["echo_latency"]["last_1s"] = {"count": len(echo), "p50": percentile(echo, 0.5),
                                       "p90": percentile(echo, 0.9), "p99": percentile(echo, 0.99),
                                       "p999": percentile(echo, 0.999)}
         in_use = (ready + handshake) * 2 * BLOCK // 16
         return {
             "connections": {
-                "connecting": 0, "handshake": handshake, "ready": ready, "closing": closing,
+                "by_state": {"connecting": 0, "handshake": handshake, "ready": ready,
+                             "closing": closing},
                 "open": handshake + ready + closing,
                 "accepted_total": r.accepted + (syn["ready"] * 3 if syn else 0),
                 "accept_errors_total": 0,
@@ -313,24 +314,28 @@ class Gateway:
                 "bytes_in_total": r.bytes_in, "bytes_out_total": r.bytes_out,
                 "bytes_queued": syn["queued"] if syn else 0,
                 "backpressure_pauses_total": 0,
-                "errors_sent_total": dict(r.errors),
+                "protocol_errors_total": dict(r.errors),
             },
             "rates": {"1s": rates, "10s": dict(rates)},
             "loop": {
                 "iterations_total": int(uptime * rates["loop_iterations"]),
                 "busy_seconds_total": uptime * rates["loop_utilization"],
                 "poll_seconds_total": uptime * (1 - rates["loop_utilization"]),
+                "voluntary_switches_total": int(uptime * 40),
+                "involuntary_switches_total": int(uptime),
                 "last_turn_age_seconds": random.random() * 0.01,
             },
             "latency_seconds": lat,
-            "buffers": {
+            "pool": {
                 "block_size_bytes": BLOCK,
-                "acquires_total": r.frames_in,
-                "allocations_total": 64,
-                "bytes_in_use": in_use,
-                "bytes_free": max(0, 64 * BLOCK - in_use) + BLOCK * 8,
+                "block_acquires_total": r.frames_in,
+                "block_allocations_total": 64,
+                "frame_node_allocations_total": 1,
+                "block_releases_total": 0,
+                "frame_node_releases_total": 0,
+                "block_bytes_in_use": in_use,
+                "block_bytes_free": max(0, 64 * BLOCK - in_use) + BLOCK * 8,
             },
-            "context_switches": {"voluntary_total": int(uptime * 40), "involuntary_total": int(uptime)},
         }
 
     def synthetic_load(self, t, idx):
@@ -349,12 +354,12 @@ class Gateway:
 
 
 def synthetic_hist(name, syn, rates):
-    base = {"echo": 25e-6, "poll_wait": 2e-3, "loop_busy": 40e-6, "loop_lag": 60e-6}[name]
+    base = {"echo_latency": 25e-6, "poll_wait": 2e-3, "loop_busy": 40e-6, "loop_lag": 60e-6}[name]
     scale = syn["scale"] if syn else 1.0
     if name == "poll_wait":
         scale = 1 / max(0.2, scale)
     p50 = base * scale * (0.9 + 0.2 * random.random())
-    count = int(rates["frames_in"]) if name == "echo" else int(rates["loop_iterations"])
+    count = int(rates["frames_in"]) if name == "echo_latency" else int(rates["loop_iterations"])
     window = {"count": count, "p50": p50, "p90": p50 * 2, "p99": p50 * 4.5, "p999": p50 * 12}
     return dict(window, count=count * 100, sum=p50 * count * 100, max=p50 * 40, last_1s=window)
 

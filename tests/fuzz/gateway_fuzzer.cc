@@ -79,8 +79,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fd.h"
 #include "gateway/buffer_pool.h"
-#include "gateway/fd.h"
 #include "gateway/options.h"
 #include "gateway/reactor.h"
 

@@ -23,8 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fd.h"
 #include "gateway/buffer_pool.h"
-#include "gateway/fd.h"
 #include "gateway/loop_clock.h"
 #include "metrics/histogram.h"
 

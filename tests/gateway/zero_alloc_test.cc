@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "gateway/frame_parser.h"
 #include "gateway/reactor.h"
 

@@ -177,7 +177,8 @@ TEST_F(MetricsEndpointTest, ReadyGaugeCountsHandshakenClients) {
     if (!s) return ::testing::AssertionFailure() << "no /stats";
     for (const json* block : {&(*s)["total"], &(*s)["reactors"][0]}) {
       const json& c = (*block)["connections"];
-      if (c["ready"] != kClients || c["open"] != kClients || c["handshake"] != 0)
+      if (c["by_state"]["ready"] != kClients || c["open"] != kClients ||
+          c["by_state"]["handshake"] != 0)
         return ::testing::AssertionFailure() << "connections: " << c.dump();
     }
     return ::testing::AssertionSuccess();
@@ -250,10 +251,10 @@ TEST_F(MetricsEndpointTest, FrameCountersMoveByExactlyWhatWasSent) {
             base("flux_received_bytes_total") + double(bytes_in));
   EXPECT_EQ(traffic["bytes_out_total"].get<double>(),
             base("flux_sent_bytes_total") + double(bytes_out));
-  EXPECT_EQ((*stats)["total"]["latency_seconds"]["echo"]["count"].get<double>(),
+  EXPECT_EQ((*stats)["total"]["latency_seconds"]["echo_latency"]["count"].get<double>(),
             base("flux_echo_latency_seconds_count") + double(kEchoes));
   // Echo latency on loopback: positive, and well under a second each.
-  const double echo_sum = (*stats)["total"]["latency_seconds"]["echo"]["sum"].get<double>();
+  const double echo_sum = (*stats)["total"]["latency_seconds"]["echo_latency"]["sum"].get<double>();
   EXPECT_GT(echo_sum, 0.0);
   EXPECT_LT(echo_sum, double(kEchoes) * 1.0);
 
@@ -328,7 +329,7 @@ TEST_F(MetricsEndpointTest, ClosedConnectionsAreCountedByReason) {
   ASSERT_TRUE(stats);
   const json& closed = (*stats)["total"]["connections"]["closed_total"];
   for (const auto& [reason, n] : reasons) EXPECT_EQ(closed[reason], n) << reason;
-  EXPECT_EQ((*stats)["total"]["traffic"]["errors_sent_total"]["handshake-expected"], 1);
+  EXPECT_EQ((*stats)["total"]["traffic"]["protocol_errors_total"]["handshake-expected"], 1);
   EXPECT_EQ((*stats)["total"]["connections"]["open"], 0);
 }
 
@@ -570,7 +571,10 @@ TEST_F(MetricsEndpointTest, SecondIdenticalBatchAllocatesNoBuffers) {
   EXPECT_GE(second.pool_bytes, first.pool_bytes);
   auto stats = checked_stats(*http_);
   ASSERT_TRUE(stats);
-  EXPECT_EQ((*stats)["total"]["buffers"]["allocations_total"].get<double>(), second.allocations);
+  const json& pool = (*stats)["total"]["pool"];
+  EXPECT_EQ(pool["block_allocations_total"].get<double>() +
+                pool["frame_node_allocations_total"].get<double>(),
+            second.allocations);
 }
 
 // A gateway whose detached sessions expire quickly.

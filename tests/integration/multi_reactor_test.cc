@@ -239,7 +239,7 @@ TEST_F(MultiReactorTest, ConnectionsSpreadOverEveryReactor) {
     ready.clear();
     total = 0;
     for (const json& reactor : (*stats)["reactors"]) {
-      const auto n = reactor["connections"]["ready"].get<uint64_t>();
+      const auto n = reactor["connections"]["by_state"]["ready"].get<uint64_t>();
       ready[reactor["reactor"].get<std::string>()] = n;
       total += n;
     }

@@ -201,26 +201,28 @@ TEST(ConcurrentSnapshot, ReactorSnapshotWhileTheReactorWrites) {
       const ReactorSnapshot s = snapshot(*metrics);
       const uint64_t begun = begun_now();
       const uint64_t counters[] = {
-          s.accepted_total,       s.frames_in_total,   s.frames_out_total,
-          s.closed_connections(), s.iterations_total,  s.block_acquires_total,
-          s.echo_latency.count(), s.poll_wait.count(), s.loop_busy.count()};
-      const uint64_t previous[] = {
-          last.accepted_total,       last.frames_in_total,   last.frames_out_total,
-          last.closed_connections(), last.iterations_total,  last.block_acquires_total,
-          last.echo_latency.count(), last.poll_wait.count(), last.loop_busy.count()};
+          s.connections.accepted_total, s.traffic.frames_in_total, s.traffic.frames_out_total,
+          s.closed_connections(),       s.loop.iterations_total,   s.pool.block_acquires_total,
+          s.echo_latency.count(),       s.poll_wait.count(),       s.loop_busy.count()};
+      const uint64_t previous[] = {last.connections.accepted_total, last.traffic.frames_in_total,
+                                   last.traffic.frames_out_total,   last.closed_connections(),
+                                   last.loop.iterations_total,      last.pool.block_acquires_total,
+                                   last.echo_latency.count(),       last.poll_wait.count(),
+                                   last.loop_busy.count()};
       for (size_t i = 0; i < std::size(counters); ++i) {
         if (counters[i] < previous[i]) report.fail("counter #" + std::to_string(i) + " went back");
         if (counters[i] > begun)
           report.fail("counter #" + std::to_string(i) + " ahead of the writer");
       }
-      if (s.bytes_in_total < last.bytes_in_total || s.bytes_out_total < last.bytes_out_total)
+      if (s.traffic.bytes_in_total < last.traffic.bytes_in_total ||
+          s.traffic.bytes_out_total < last.traffic.bytes_out_total)
         report.fail("byte counters went back");
-      if (s.by_state[static_cast<size_t>(ConnState::kReady)] > 1)
+      if (s.connections.by_state[static_cast<size_t>(ConnState::kReady)] > 1)
         report.fail("ready gauge outside {0,1}");
-      if (s.bytes_queued != 0 && s.bytes_queued != kBytesPerRecord)
-        report.fail("bytes_queued read as " + std::to_string(s.bytes_queued));
-      if (s.last_turn_monotonic_ns > begun) report.fail("last turn ahead of the writer");
-      if (s.frames_in_total > 0 && !progress.writer_done.load(std::memory_order_relaxed))
+      if (s.traffic.bytes_queued != 0 && s.traffic.bytes_queued != kBytesPerRecord)
+        report.fail("bytes_queued read as " + std::to_string(s.traffic.bytes_queued));
+      if (s.loop.last_turn_monotonic_ns > begun) report.fail("last turn ahead of the writer");
+      if (s.traffic.frames_in_total > 0 && !progress.writer_done.load(std::memory_order_relaxed))
         ++report.snapshots_mid_write;
       last = s;
     });
@@ -232,22 +234,22 @@ TEST(ConcurrentSnapshot, ReactorSnapshotWhileTheReactorWrites) {
   EXPECT_GE(report.snapshots_mid_write, 1u) << report.snapshots << " snapshots, none mid-write";
   ASSERT_GT(written, 0u);
   const ReactorSnapshot s = snapshot(*metrics);
-  EXPECT_EQ(s.accepted_total, written);
-  EXPECT_EQ(s.frames_in_total, written);
-  EXPECT_EQ(s.frames_out_total, written);
-  EXPECT_EQ(s.bytes_in_total, written * kBytesPerRecord);
-  EXPECT_EQ(s.bytes_out_total, written * kBytesPerRecord);
-  EXPECT_EQ(s.bytes_queued, 0u);
+  EXPECT_EQ(s.connections.accepted_total, written);
+  EXPECT_EQ(s.traffic.frames_in_total, written);
+  EXPECT_EQ(s.traffic.frames_out_total, written);
+  EXPECT_EQ(s.traffic.bytes_in_total, written * kBytesPerRecord);
+  EXPECT_EQ(s.traffic.bytes_out_total, written * kBytesPerRecord);
+  EXPECT_EQ(s.traffic.bytes_queued, 0u);
   EXPECT_EQ(s.open_connections(), 0u);
   EXPECT_EQ(s.closed_connections(), written);
-  EXPECT_EQ(s.iterations_total, written);
+  EXPECT_EQ(s.loop.iterations_total, written);
   EXPECT_EQ(s.echo_latency.count(), written);
   EXPECT_EQ(s.poll_wait.count(), written);
   EXPECT_EQ(s.loop_busy.count(), written);
   EXPECT_EQ(s.loop_lag.count(), written / 64);
-  EXPECT_EQ(s.last_turn_monotonic_ns, written);
+  EXPECT_EQ(s.loop.last_turn_monotonic_ns, written);
   uint64_t errors = 0;
-  for (uint64_t e : s.errors_sent_total) errors += e;
+  for (uint64_t e : s.traffic.protocol_errors_total) errors += e;
   EXPECT_EQ(errors, written);
 }
 

@@ -18,7 +18,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gateway/protocol.h"
+#include "common/protocol_enums.h"
 #include "support/exposition_parser.h"
 
 namespace flux {
@@ -27,11 +27,11 @@ namespace {
 using exposition::Exposition;
 using exposition::Labels;
 
-// The protocol's spellings, written out (PROTOCOL.md section 5, docs/stats.md),
+// The protocol's spellings, written out (docs/protocol.md section 5, docs/stats.md),
 // not taken from to_string(): the test must catch a renamed label value.
 const std::vector<std::string> kStates = {"connecting", "handshake", "ready", "closing"};
 // Close reasons: docs/stats.md's closed_total keys, plus "taken-over" (the
-// connection whose session was resumed elsewhere, PROTOCOL.md section 7).
+// connection whose session was resumed elsewhere, docs/protocol.md section 7).
 const std::vector<std::string> kReasons = {
     "bye",         "eof",      "reset",      "handshake-timeout", "idle-timeout", "protocol-error",
     "server-full", "shutdown", "taken-over", "slow-consumer"};
@@ -57,24 +57,28 @@ ReactorSnapshot crafted_reactor(uint64_t r) {
   uint64_t next = 1000 * (r + 1);
   auto v = [&next] { return next += 7; };
   ReactorSnapshot s;
-  s.accepted_total = v(), s.accept_errors_total = v(), s.accept_pauses_total = v();
-  for (size_t i = 0; i + 1 < s.by_state.size(); ++i) s.by_state[i] = v();  // CLOSED stays 0
-  for (auto& n : s.closed_total) n = v();
-  s.frames_in_total = v(), s.frames_out_total = v(), s.bytes_in_total = v(),
-  s.bytes_out_total = v();
-  s.bytes_queued = v(), s.backpressure_pauses_total = v();
-  for (auto& n : s.errors_sent_total) n = v();
-  s.block_acquires_total = v(), s.block_allocations_total = v(),
-  s.frame_node_allocations_total = v();
-  s.block_releases_total = v(), s.frame_node_releases_total = v();
-  s.block_bytes_in_use = v(), s.block_bytes_free = v();
-  s.iterations_total = v(), s.busy_ns_total = v() * 1'000'000, s.poll_ns_total = v() * 3'000'000;
-  s.last_turn_monotonic_ns = v(), s.voluntary_switches_total = v(),
-  s.involuntary_switches_total = v();
-  s.sessions_attached = v(), s.sessions_detached = v(), s.replay_memory_bytes = v();
-  s.replay_frame_bytes = v(), s.sessions_created_total = v(), s.frames_replayed_total = v();
-  s.sessions_expired_total = v(), s.sessions_evicted_total = v();
-  for (auto& n : s.resumes_total) n = v();
+  s.connections.accepted_total = v(), s.connections.accept_errors_total = v(),
+  s.connections.accept_pauses_total = v();
+  for (size_t i = 0; i + 1 < s.connections.by_state.size(); ++i)
+    s.connections.by_state[i] = v();  // CLOSED stays 0
+  for (auto& n : s.connections.closed_total) n = v();
+  s.traffic.frames_in_total = v(), s.traffic.frames_out_total = v(), s.traffic.bytes_in_total = v(),
+  s.traffic.bytes_out_total = v();
+  s.traffic.bytes_queued = v(), s.traffic.backpressure_pauses_total = v();
+  for (auto& n : s.traffic.protocol_errors_total) n = v();
+  s.pool.block_acquires_total = v(), s.pool.block_allocations_total = v(),
+  s.pool.frame_node_allocations_total = v();
+  s.pool.block_releases_total = v(), s.pool.frame_node_releases_total = v();
+  s.pool.block_bytes_in_use = v(), s.pool.block_bytes_free = v();
+  s.loop.iterations_total = v(), s.loop.busy_ns_total = v() * 1'000'000,
+  s.loop.poll_ns_total = v() * 3'000'000;
+  s.loop.last_turn_monotonic_ns = v(), s.loop.voluntary_switches_total = v(),
+  s.loop.involuntary_switches_total = v();
+  s.sessions.attached = v(), s.sessions.detached = v(), s.sessions.replay_memory_bytes = v();
+  s.sessions.replay_frame_bytes = v(), s.sessions.created_total = v(),
+  s.sessions.frames_replayed_total = v();
+  s.sessions.expired_total = v(), s.sessions.evicted_total = v();
+  for (auto& n : s.sessions.resumes_total) n = v();
   // Values on, around and past the coarse bounds, including > 60 s (+Inf).
   s.poll_wait = histogram_of({1'000, 1'001, 250'000 + r, 99'000'000, 61'000'000'000});
   s.loop_busy = histogram_of({0, 500 + r, 2'500, 2'500, 10'000'000, 60'000'000'000});
@@ -264,18 +268,19 @@ TEST_F(PrometheusCollectorTest, LabelValuesAreTheProtocolSpellings) {
     EXPECT_EQ(codes.size(), kErrorCodes.size());
     EXPECT_EQ(results.size(), kResumeResults.size());
     EXPECT_EQ(sessions.size(), 2u);
-    EXPECT_EQ(sessions["attached"], double(s.sessions_attached));
-    EXPECT_EQ(sessions["detached"], double(s.sessions_detached));
+    EXPECT_EQ(sessions["attached"], double(s.sessions.attached));
+    EXPECT_EQ(sessions["detached"], double(s.sessions.detached));
     for (size_t i = 0; i < kResumeResults.size(); ++i)
-      EXPECT_EQ(results[kResumeResults[i]], double(s.resumes_total[i]))
+      EXPECT_EQ(results[kResumeResults[i]], double(s.sessions.resumes_total[i]))
           << "result=\"" << kResumeResults[i] << "\"";
     for (size_t i = 0; i < kStates.size(); ++i)
-      EXPECT_EQ(states[kStates[i]], double(s.by_state[i])) << "state=\"" << kStates[i] << "\"";
+      EXPECT_EQ(states[kStates[i]], double(s.connections.by_state[i]))
+          << "state=\"" << kStates[i] << "\"";
     for (size_t i = 0; i < kReasons.size(); ++i)
-      EXPECT_EQ(reasons[kReasons[i]], double(s.closed_total[i]))
+      EXPECT_EQ(reasons[kReasons[i]], double(s.connections.closed_total[i]))
           << "reason=\"" << kReasons[i] << "\"";
     for (size_t i = 0; i < kErrorCodes.size(); ++i)
-      EXPECT_EQ(codes[kErrorCodes[i]], double(s.errors_sent_total[i]))
+      EXPECT_EQ(codes[kErrorCodes[i]], double(s.traffic.protocol_errors_total[i]))
           << "code=\"" << kErrorCodes[i] << "\"";
   }
 }
@@ -292,106 +297,117 @@ TEST_F(PrometheusCollectorTest, ScalarSeriesCarryTheirReactorsFigures) {
       {"flux_connections_accepted_total",
        "counter",
        {},
-       [](auto& s) { return double(s.accepted_total); }},
+       [](auto& s) { return double(s.connections.accepted_total); }},
       {"flux_accept_errors_total",
        "counter",
        {},
-       [](auto& s) { return double(s.accept_errors_total); }},
+       [](auto& s) { return double(s.connections.accept_errors_total); }},
       {"flux_accept_pauses_total",
        "counter",
        {},
-       [](auto& s) { return double(s.accept_pauses_total); }},
+       [](auto& s) { return double(s.connections.accept_pauses_total); }},
       {"flux_frames_received_total",
        "counter",
        {},
-       [](auto& s) { return double(s.frames_in_total); }},
-      {"flux_frames_sent_total", "counter", {}, [](auto& s) { return double(s.frames_out_total); }},
+       [](auto& s) { return double(s.traffic.frames_in_total); }},
+      {"flux_frames_sent_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.traffic.frames_out_total); }},
       {"flux_received_bytes_total",
        "counter",
        {},
-       [](auto& s) { return double(s.bytes_in_total); }},
-      {"flux_sent_bytes_total", "counter", {}, [](auto& s) { return double(s.bytes_out_total); }},
-      {"flux_output_queued_bytes", "gauge", {}, [](auto& s) { return double(s.bytes_queued); }},
+       [](auto& s) { return double(s.traffic.bytes_in_total); }},
+      {"flux_sent_bytes_total",
+       "counter",
+       {},
+       [](auto& s) { return double(s.traffic.bytes_out_total); }},
+      {"flux_output_queued_bytes",
+       "gauge",
+       {},
+       [](auto& s) { return double(s.traffic.bytes_queued); }},
       {"flux_backpressure_pauses_total",
        "counter",
        {},
-       [](auto& s) { return double(s.backpressure_pauses_total); }},
+       [](auto& s) { return double(s.traffic.backpressure_pauses_total); }},
       {"flux_buffer_acquires_total",
        "counter",
        {},
-       [](auto& s) { return double(s.block_acquires_total); }},
+       [](auto& s) { return double(s.pool.block_acquires_total); }},
       {"flux_buffer_allocations_total",
        "counter",
        {{"pool", "block"}},
-       [](auto& s) { return double(s.block_allocations_total); }},
+       [](auto& s) { return double(s.pool.block_allocations_total); }},
       {"flux_buffer_allocations_total",
        "counter",
        {{"pool", "frame_node"}},
-       [](auto& s) { return double(s.frame_node_allocations_total); }},
+       [](auto& s) { return double(s.pool.frame_node_allocations_total); }},
       {"flux_buffer_releases_total",
        "counter",
        {{"pool", "block"}},
-       [](auto& s) { return double(s.block_releases_total); }},
+       [](auto& s) { return double(s.pool.block_releases_total); }},
       {"flux_buffer_releases_total",
        "counter",
        {{"pool", "frame_node"}},
-       [](auto& s) { return double(s.frame_node_releases_total); }},
+       [](auto& s) { return double(s.pool.frame_node_releases_total); }},
       {"flux_buffer_pool_in_use_bytes",
        "gauge",
        {},
-       [](auto& s) { return double(s.block_bytes_in_use); }},
+       [](auto& s) { return double(s.pool.block_bytes_in_use); }},
       {"flux_buffer_pool_free_bytes",
        "gauge",
        {},
-       [](auto& s) { return double(s.block_bytes_free); }},
+       [](auto& s) { return double(s.pool.block_bytes_free); }},
       {"flux_loop_iterations_total",
        "counter",
        {},
-       [](auto& s) { return double(s.iterations_total); }},
+       [](auto& s) { return double(s.loop.iterations_total); }},
       {"flux_loop_busy_seconds_total",
        "counter",
        {},
-       [&](auto& s) { return secs(s.busy_ns_total); }},
+       [&](auto& s) { return secs(s.loop.busy_ns_total); }},
       {"flux_loop_poll_wait_seconds_total",
        "counter",
        {},
-       [&](auto& s) { return secs(s.poll_ns_total); }},
+       [&](auto& s) { return secs(s.loop.poll_ns_total); }},
       {"flux_context_switches_total",
        "counter",
        {{"kind", "voluntary"}},
-       [](auto& s) { return double(s.voluntary_switches_total); }},
+       [](auto& s) { return double(s.loop.voluntary_switches_total); }},
       {"flux_context_switches_total",
        "counter",
        {{"kind", "involuntary"}},
-       [](auto& s) { return double(s.involuntary_switches_total); }},
+       [](auto& s) { return double(s.loop.involuntary_switches_total); }},
       {"flux_sessions_created_total",
        "counter",
        {},
-       [](auto& s) { return double(s.sessions_created_total); }},
+       [](auto& s) { return double(s.sessions.created_total); }},
       {"flux_replayed_frames_total",
        "counter",
        {},
-       [](auto& s) { return double(s.frames_replayed_total); }},
+       [](auto& s) { return double(s.sessions.frames_replayed_total); }},
       {"flux_sessions_expired_total",
        "counter",
        {},
-       [](auto& s) { return double(s.sessions_expired_total); }},
+       [](auto& s) { return double(s.sessions.expired_total); }},
       {"flux_sessions_evicted_total",
        "counter",
        {},
-       [](auto& s) { return double(s.sessions_evicted_total); }},
+       [](auto& s) { return double(s.sessions.evicted_total); }},
       {"flux_replay_memory_bytes",
        "gauge",
        {},
-       [](auto& s) { return double(s.replay_memory_bytes); }},
+       [](auto& s) { return double(s.sessions.replay_memory_bytes); }},
       {"flux_replay_frame_bytes",
        "gauge",
        {},
-       [](auto& s) { return double(s.replay_frame_bytes); }},
+       [](auto& s) { return double(s.sessions.replay_frame_bytes); }},
       {"flux_connections",
        "gauge",
        {{"state", "ready"}},
-       [](auto& s) { return double(s.by_state[static_cast<size_t>(ConnState::kReady)]); }},
+       [](auto& s) {
+         return double(s.connections.by_state[static_cast<size_t>(ConnState::kReady)]);
+       }},
   };
   for (const Expect& e : table) {
     const exposition::Family* f = exposition_.family(e.name);
@@ -446,7 +462,7 @@ TEST(PrometheusCollector, ReactorLabelsComeFromTheInput) {
   const Exposition e = exposition::parse(serialize_metrics(build_metric_families(in)));
   ASSERT_TRUE(e.errors.empty()) << e.errors.front();
   EXPECT_EQ(e.value("flux_frames_received_total", {{"reactor", "west"}}),
-            double(in.reactors[1].frames_in_total));
+            double(in.reactors[1].traffic.frames_in_total));
   EXPECT_TRUE(e.samples("flux_frames_received_total", {{"reactor", "0"}}).empty());
 }
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/protocol.h"
+#include "common/protocol_enums.h"
 
 namespace flux {
 namespace {
@@ -88,7 +88,8 @@ json parse_jsonc(const std::string& text, std::string& error) {
 
 // The document the doc describes, with its shorthand expanded: "total" and
 // each reactor are full reactor blocks, "10s" has the keys of "1s", every
-// latency block those of "echo", and errors_sent_total every error code.
+// latency block those of "echo_latency", and protocol_errors_total every
+// error code.
 json documented_stats(std::string& error) {
   const std::vector<std::string> blocks = doc_blocks(error);
   if (blocks.size() != 2) {
@@ -101,8 +102,8 @@ json documented_stats(std::string& error) {
   if (!error.empty()) return nullptr;
   block["rates"]["10s"] = block["rates"]["1s"];
   for (auto& [name, latency] : block["latency_seconds"].items())
-    if (latency.empty()) latency = block["latency_seconds"]["echo"];
-  json& errors = block["traffic"]["errors_sent_total"];
+    if (latency.empty()) latency = block["latency_seconds"]["echo_latency"];
+  json& errors = block["traffic"]["protocol_errors_total"];
   errors.erase("...");
   for (int i = 0; i < kErrorCodeCount; ++i)
     errors[std::string(to_string(static_cast<ErrorCode>(i)))] = 0;
@@ -174,22 +175,22 @@ HistogramSnapshot histogram(std::initializer_list<std::pair<uint64_t, uint64_t>>
 // Moves every counter of `s` forward by k units (distinct per counter) and
 // the loop clock by busy + poll.
 ReactorSnapshot advance(ReactorSnapshot s, uint64_t k, uint64_t busy_ns, uint64_t poll_ns) {
-  s.frames_in_total += 1000 * k;
-  s.frames_out_total += 900 * k;
-  s.bytes_in_total += 68'000 * k;
-  s.bytes_out_total += 61'000 * k;
-  s.accepted_total += 3 * k;
-  s.closed_total[static_cast<size_t>(CloseReason::kBye)] += 2 * k;
-  s.closed_total[static_cast<size_t>(CloseReason::kEof)] += k;
-  s.block_allocations_total += k;
-  s.frame_node_allocations_total += 2 * k;
-  s.block_releases_total += 5 * k;
-  s.frame_node_releases_total += k;
-  s.voluntary_switches_total += 10 * k;
-  s.involuntary_switches_total += 4 * k;
-  s.iterations_total += 950 * k;
-  s.busy_ns_total += busy_ns;
-  s.poll_ns_total += poll_ns;
+  s.traffic.frames_in_total += 1000 * k;
+  s.traffic.frames_out_total += 900 * k;
+  s.traffic.bytes_in_total += 68'000 * k;
+  s.traffic.bytes_out_total += 61'000 * k;
+  s.connections.accepted_total += 3 * k;
+  s.connections.closed_total[static_cast<size_t>(CloseReason::kBye)] += 2 * k;
+  s.connections.closed_total[static_cast<size_t>(CloseReason::kEof)] += k;
+  s.pool.block_allocations_total += k;
+  s.pool.frame_node_allocations_total += 2 * k;
+  s.pool.block_releases_total += 5 * k;
+  s.pool.frame_node_releases_total += k;
+  s.loop.voluntary_switches_total += 10 * k;
+  s.loop.involuntary_switches_total += 4 * k;
+  s.loop.iterations_total += 950 * k;
+  s.loop.busy_ns_total += busy_ns;
+  s.loop.poll_ns_total += poll_ns;
   return s;
 }
 
@@ -198,23 +199,25 @@ ReactorSnapshot base_reactor(uint64_t r) {
   ReactorSnapshot s;
   uint64_t next = 100 * (r + 1);
   auto v = [&next] { return next += 3; };
-  s.accepted_total = v(), s.accept_errors_total = v(), s.accept_pauses_total = v();
-  for (size_t i = 0; i + 1 < s.by_state.size(); ++i) s.by_state[i] = v();
-  for (auto& n : s.closed_total) n = v();
-  s.frames_in_total = v(), s.frames_out_total = v(), s.bytes_in_total = v(),
-  s.bytes_out_total = v();
-  s.bytes_queued = v(), s.backpressure_pauses_total = v();
-  for (auto& n : s.errors_sent_total) n = v();
-  s.block_acquires_total = v(), s.block_allocations_total = v(),
-  s.frame_node_allocations_total = v();
-  s.block_releases_total = v(), s.frame_node_releases_total = v();
-  s.block_bytes_in_use = v(), s.block_bytes_free = v();
-  s.iterations_total = v(), s.busy_ns_total = v() * kMs, s.poll_ns_total = v() * kMs;
-  s.voluntary_switches_total = v(), s.involuntary_switches_total = v();
-  s.sessions_attached = v(), s.sessions_detached = v(), s.replay_memory_bytes = v();
-  s.replay_frame_bytes = v(), s.sessions_created_total = v(), s.frames_replayed_total = v();
-  s.sessions_expired_total = v(), s.sessions_evicted_total = v();
-  for (auto& n : s.resumes_total) n = v();
+  s.connections.accepted_total = v(), s.connections.accept_errors_total = v(),
+  s.connections.accept_pauses_total = v();
+  for (size_t i = 0; i + 1 < s.connections.by_state.size(); ++i) s.connections.by_state[i] = v();
+  for (auto& n : s.connections.closed_total) n = v();
+  s.traffic.frames_in_total = v(), s.traffic.frames_out_total = v(), s.traffic.bytes_in_total = v(),
+  s.traffic.bytes_out_total = v();
+  s.traffic.bytes_queued = v(), s.traffic.backpressure_pauses_total = v();
+  for (auto& n : s.traffic.protocol_errors_total) n = v();
+  s.pool.block_acquires_total = v(), s.pool.block_allocations_total = v(),
+  s.pool.frame_node_allocations_total = v();
+  s.pool.block_releases_total = v(), s.pool.frame_node_releases_total = v();
+  s.pool.block_bytes_in_use = v(), s.pool.block_bytes_free = v();
+  s.loop.iterations_total = v(), s.loop.busy_ns_total = v() * kMs, s.loop.poll_ns_total = v() * kMs;
+  s.loop.voluntary_switches_total = v(), s.loop.involuntary_switches_total = v();
+  s.sessions.attached = v(), s.sessions.detached = v(), s.sessions.replay_memory_bytes = v();
+  s.sessions.replay_frame_bytes = v(), s.sessions.created_total = v(),
+  s.sessions.frames_replayed_total = v();
+  s.sessions.expired_total = v(), s.sessions.evicted_total = v();
+  for (auto& n : s.sessions.resumes_total) n = v();
   return s;
 }
 
@@ -263,7 +266,7 @@ Crafted crafted() {
     now.loop_lag = c.newer1[r].loop_lag;
     now.poll_wait = histogram({{100 * kMs, 5 + r}});
     now.loop_busy = histogram({{20'000, 7 + r}});
-    now.last_turn_monotonic_ns = kLastTurn[r];
+    now.loop.last_turn_monotonic_ns = kLastTurn[r];
     in.reactors.push_back(now);
     s1_old.reactors.push_back(c.older1[r]);
     s1_new.reactors.push_back(c.newer1[r]);
@@ -331,30 +334,37 @@ TEST_F(StatsJsonTest, ReactorBlocksCarryTheirSnapshot) {
     const ReactorSnapshot& s = c_.input.reactors[r];
     const json& b = reactor(r);
     const json& conn = b["connections"];
-    EXPECT_EQ(conn["connecting"], s.by_state[0]);
-    EXPECT_EQ(conn["handshake"], s.by_state[1]);
-    EXPECT_EQ(conn["ready"], s.by_state[2]);
-    EXPECT_EQ(conn["closing"], s.by_state[3]);
-    EXPECT_EQ(conn["open"], s.by_state[0] + s.by_state[1] + s.by_state[2] + s.by_state[3]);
-    EXPECT_EQ(conn["accepted_total"], s.accepted_total);
-    EXPECT_EQ(conn["closed_total"]["bye"], s.closed_total[static_cast<size_t>(CloseReason::kBye)]);
+    EXPECT_EQ(conn["by_state"]["connecting"], s.connections.by_state[0]);
+    EXPECT_EQ(conn["by_state"]["handshake"], s.connections.by_state[1]);
+    EXPECT_EQ(conn["by_state"]["ready"], s.connections.by_state[2]);
+    EXPECT_EQ(conn["by_state"]["closing"], s.connections.by_state[3]);
+    EXPECT_EQ(conn["open"], s.connections.by_state[0] + s.connections.by_state[1] +
+                                s.connections.by_state[2] + s.connections.by_state[3]);
+    EXPECT_EQ(conn["accepted_total"], s.connections.accepted_total);
+    EXPECT_EQ(conn["closed_total"]["bye"],
+              s.connections.closed_total[static_cast<size_t>(CloseReason::kBye)]);
     EXPECT_EQ(conn["closed_total"]["protocol-error"],
-              s.closed_total[static_cast<size_t>(CloseReason::kProtocolError)]);
-    EXPECT_EQ(b["traffic"]["frames_in_total"], s.frames_in_total);
-    EXPECT_EQ(b["traffic"]["bytes_out_total"], s.bytes_out_total);
-    EXPECT_EQ(b["traffic"]["errors_sent_total"]["handshake-expected"], s.errors_sent_total[0]);
-    EXPECT_EQ(b["traffic"]["errors_sent_total"]["session-taken-over"], s.errors_sent_total[9]);
-    EXPECT_EQ(b["buffers"]["block_size_bytes"], 69'632u);
-    EXPECT_EQ(b["buffers"]["allocations_total"],
-              s.block_allocations_total + s.frame_node_allocations_total);
-    EXPECT_EQ(b["buffers"]["releases_total"], s.block_releases_total + s.frame_node_releases_total);
-    EXPECT_EQ(b["sessions"]["detached"], s.sessions_detached);
+              s.connections.closed_total[static_cast<size_t>(CloseReason::kProtocolError)]);
+    EXPECT_EQ(b["traffic"]["frames_in_total"], s.traffic.frames_in_total);
+    EXPECT_EQ(b["traffic"]["bytes_out_total"], s.traffic.bytes_out_total);
+    EXPECT_EQ(b["traffic"]["protocol_errors_total"]["handshake-expected"],
+              s.traffic.protocol_errors_total[0]);
+    EXPECT_EQ(b["traffic"]["protocol_errors_total"]["session-taken-over"],
+              s.traffic.protocol_errors_total[9]);
+    EXPECT_EQ(b["pool"]["block_size_bytes"], 69'632u);
+    EXPECT_EQ(b["pool"]["block_allocations_total"], s.pool.block_allocations_total);
+    EXPECT_EQ(b["pool"]["frame_node_allocations_total"], s.pool.frame_node_allocations_total);
+    EXPECT_EQ(b["pool"]["block_releases_total"], s.pool.block_releases_total);
+    EXPECT_EQ(b["pool"]["frame_node_releases_total"], s.pool.frame_node_releases_total);
+    EXPECT_EQ(b["sessions"]["detached"], s.sessions.detached);
     EXPECT_EQ(b["sessions"]["resumes_total"]["replay-gap"],
-              s.resumes_total[static_cast<size_t>(ResumeResult::kReplayGap)]);
-    EXPECT_EQ(b["context_switches"]["involuntary_total"], s.involuntary_switches_total);
-    EXPECT_EQ(b["loop"]["iterations_total"], s.iterations_total);
-    EXPECT_DOUBLE_EQ(b["loop"]["busy_seconds_total"].get<double>(), double(s.busy_ns_total) / 1e9);
-    EXPECT_DOUBLE_EQ(b["loop"]["poll_seconds_total"].get<double>(), double(s.poll_ns_total) / 1e9);
+              s.sessions.resumes_total[static_cast<size_t>(ResumeResult::kReplayGap)]);
+    EXPECT_EQ(b["loop"]["involuntary_switches_total"], s.loop.involuntary_switches_total);
+    EXPECT_EQ(b["loop"]["iterations_total"], s.loop.iterations_total);
+    EXPECT_DOUBLE_EQ(b["loop"]["busy_seconds_total"].get<double>(),
+                     double(s.loop.busy_ns_total) / 1e9);
+    EXPECT_DOUBLE_EQ(b["loop"]["poll_seconds_total"].get<double>(),
+                     double(s.loop.poll_ns_total) / 1e9);
     EXPECT_NEAR(b["loop"]["last_turn_age_seconds"].get<double>(), double(kNow - kLastTurn[r]) / 1e9,
                 1e-9);
   }
@@ -387,7 +397,7 @@ void expect_total(const json& total, const json& r0, const json& r1, const std::
     return;  // not additive: checked against merged inputs by their own tests
   else if (matches(R"(\.latency_seconds\.\w+\.max)") || path == ".loop.last_turn_age_seconds")
     want = std::max(a, b);
-  else if (path == ".buffers.block_size_bytes")
+  else if (path == ".pool.block_size_bytes")
     want = a;
   else
     want = a + b;  // counters, gauges, counts, sums, rates
@@ -406,7 +416,7 @@ TEST_F(StatsJsonTest, TotalsEqualTheSumOfTheReactors) {
 TEST_F(StatsJsonTest, TotalPercentilesComeFromTheMergedHistograms) {
   HistogramSnapshot merged = c_.input.reactors[0].echo_latency;
   merged.merge(c_.input.reactors[1].echo_latency);
-  const json& echo = out_["total"]["latency_seconds"]["echo"];
+  const json& echo = out_["total"]["latency_seconds"]["echo_latency"];
   for (auto [key, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}})
     EXPECT_DOUBLE_EQ(echo[key].get<double>(), merged.percentile_ns(q) / 1e9) << key;
   HistogramSnapshot window = c_.newer1[0].echo_latency.since(c_.older1[0].echo_latency);
@@ -467,7 +477,7 @@ TEST_F(StatsJsonTest, LoopUtilizationIsBusyOverBusyPlusPoll) {
 TEST_F(StatsJsonTest, LatencyBlocksAreInSecondsWithWindowPercentiles) {
   for (size_t r = 0; r < 2; ++r) {
     SCOPED_TRACE("reactor " + std::to_string(r));
-    const json& echo = reactor(r)["latency_seconds"]["echo"];
+    const json& echo = reactor(r)["latency_seconds"]["echo_latency"];
     const HistogramSnapshot& life = c_.input.reactors[r].echo_latency;
     EXPECT_EQ(echo["count"], 1000 + kEchoBTimes[r] + 100);
     EXPECT_NEAR(echo["sum"].get<double>(), double(life.sum_ns) / 1e9, 1e-12);
@@ -510,7 +520,7 @@ TEST(StatsJson, WithoutWindowsRatesAndLastSecondAreZero) {
       for (auto& [key, value] : latency["last_1s"].items())
         EXPECT_EQ(value.get<double>(), 0.0) << name << ".last_1s." << key;
     }
-    EXPECT_GT((*block)["latency_seconds"]["echo"]["count"].get<uint64_t>(), 0u);
+    EXPECT_GT((*block)["latency_seconds"]["echo_latency"]["count"].get<uint64_t>(), 0u);
   }
   EXPECT_EQ(out["process"]["cpu_percent_1s"].get<double>(), 0.0);
 }
@@ -522,7 +532,7 @@ TEST(StatsJson, NoReactorsGivesAnEmptyListAndZeroTotals) {
   EXPECT_TRUE(out["reactors"].is_array());
   EXPECT_TRUE(out["reactors"].empty());
   EXPECT_EQ(out["total"]["connections"]["open"], 0u);
-  EXPECT_EQ(out["total"]["latency_seconds"]["echo"]["p99"].get<double>(), 0.0);
+  EXPECT_EQ(out["total"]["latency_seconds"]["echo_latency"]["p99"].get<double>(), 0.0);
 }
 
 }  // namespace
