@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <span>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {

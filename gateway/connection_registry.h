@@ -21,7 +21,7 @@
 
 #include "gateway/admission.h"
 #include "gateway/connection.h"
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "gateway/reactor_context.h"
 
 namespace flux {

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/fd.h"
+#include "common/fd.h"
 #include "gateway/reactor.h"
 
 namespace flux::testing {
