@@ -1,7 +1,5 @@
 #include "metrics/http_front.h"
 
-#include "metrics/thread_names.h"
-
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +14,8 @@
 #include <cstring>
 #include <exception>
 
+#include "metrics/thread_names.h"
+
 namespace flux {
 namespace {
 
@@ -27,63 +27,6 @@ constexpr std::chrono::milliseconds kMaxPollWait{1000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 enum class ConnState { kReading, kWaitingTurn, kHandling, kWriting, kLingering, kClosed };
-
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 411:
-      return "Length Required";
-    case 413:
-      return "Payload Too Large";
-    case 414:
-      return "URI Too Long";
-    case 417:
-      return "Expectation Failed";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 503:
-      return "Service Unavailable";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return status < 500 ? "Client Error" : "Server Error";
-  }
-}
-
-std::string serialize(const HttpResponse& r, bool head_only, bool close,
-                      std::chrono::milliseconds keep_alive) {
-  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) +
-                     "\r\nContent-Type: " + r.content_type +
-                     "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
-  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
-  if (close)
-    head += "Connection: close\r\n\r\n";
-  else
-    head += "Connection: keep-alive\r\nKeep-Alive: timeout=" +
-            std::to_string(std::max<long long>(1, keep_alive.count() / 1000)) + "\r\n\r\n";
-  if (head_only) return head;
-  std::string out;
-  out.reserve(head.size() + r.body.size());
-  out += head;
-  out += r.body;
-  return out;
-}
-
-HttpResponse text_response(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
 
 bool would_block(int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
@@ -373,7 +316,7 @@ void HttpFront::end_turn(Conn& c, Clock::time_point now) {
 
 void HttpFront::respond(Conn& c, HttpResponse response, Clock::time_point now) {
   c.close_after = c.close_after || !c.keep_alive;
-  c.out = serialize(response, c.head_only, c.close_after, config_.request_deadline);
+  c.out = serialize_response(response, c.head_only, c.close_after, config_.request_deadline);
   c.out_pos = 0;
   c.state = ConnState::kWriting;
   c.deadline = now + config_.write_deadline;

@@ -59,16 +59,10 @@
 
 #include "common/fd.h"
 #include "metrics/http_request.h"
+#include "metrics/http_response.h"
 #include "metrics/http_task_queue.h"
 
 namespace flux {
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra ones
-};
 
 struct HttpFrontConfig {
   std::string bind = "127.0.0.1";
