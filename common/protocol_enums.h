@@ -11,14 +11,14 @@
 
 namespace flux {
 
-// Section 3 of the protocol, one value per state.
+// docs/protocol.md section 3, one value per state.
 enum class ConnState : uint8_t { kConnecting, kHandshake, kReady, kClosing, kClosed };
 inline constexpr int kConnStateCount = 5;
 // The states a connection can be counted in: CLOSED connections are gone.
 inline constexpr int kLiveConnStateCount = kConnStateCount - 1;
 std::string_view to_string(ConnState state);
 
-// The exact error codes of section 5, in wire spelling via to_string.
+// The exact error codes of docs/protocol.md section 6, in wire spelling via to_string.
 enum class ErrorCode : uint8_t {
   kHandshakeExpected,
   kHandshakeTimeout,
@@ -50,7 +50,7 @@ enum class CloseReason : uint8_t {
 inline constexpr int kCloseReasonCount = 10;
 std::string_view to_string(CloseReason reason);
 
-// The outcome of a FLUX_RESUME (section 7): the label of flux_resumes_total.
+// The outcome of a FLUX_RESUME (docs/protocol.md section 8): the label of flux_resumes_total.
 enum class ResumeResult : uint8_t { kOk, kUnknown, kBadSeq, kReplayGap, kTakenOver };
 inline constexpr int kResumeResultCount = 5;
 std::string_view to_string(ResumeResult result);

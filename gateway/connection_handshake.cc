@@ -67,7 +67,7 @@ void Connection::handle_handshake(std::string_view payload) {
   }
 }
 
-// Section 7. After FLUX_INVALID the connection stays in HANDSHAKE and its
+// docs/protocol.md section 8. After FLUX_INVALID the connection stays in HANDSHAKE and its
 // handshake timer runs on.
 void Connection::handle_resume(std::string_view id, uint64_t last_seq, bool may_hand_off) {
   if (!is_well_formed_session_id(id)) {

@@ -1,5 +1,5 @@
 #pragma once
-// Frame parsing (protocol section 1): a u32 big-endian length, then that
+// Frame parsing (docs/protocol.md section 1): a u32 big-endian length, then that
 // many payload bytes.
 //
 //   +--------+--------+--------+--------+---------------------+

@@ -20,7 +20,7 @@ inline bool is_control(std::string_view payload) {
   return payload.starts_with(kControlPrefix);
 }
 
-// What the first frame of a connection asks for (section 4).
+// What the first frame of a connection asks for (docs/protocol.md section 4).
 struct HandshakeRequest {
   enum Kind : uint8_t { kHello, kBadVersion, kResume, kNotHandshake } kind;
   std::string_view session_id;  // kResume only, as sent (not yet validated)
@@ -28,7 +28,7 @@ struct HandshakeRequest {
 };
 HandshakeRequest decode_handshake(std::string_view payload);
 
-// What a frame received in READY asks for (section 5).
+// What a frame received in READY asks for (docs/protocol.md section 5).
 struct ReadyRequest {
   enum Kind : uint8_t { kData, kPing, kBye, kAlreadyReady, kUnknownCommand } kind;
   std::string_view ping_token;  // kPing: everything after "FLUX_PING ", may be empty

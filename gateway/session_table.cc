@@ -70,7 +70,7 @@ SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t l
   return outcome;
 }
 
-// Section 7: after a replay gap the session is discarded, since it can never
+// docs/protocol.md section 8: after a replay gap the session is discarded, since it can never
 // be resumed whole again. If a live connection still holds it, that
 // holder is returned: it must be told (session-taken-over) and closed, for
 // its session is gone (docs/protocol.md, decisions).

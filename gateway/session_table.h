@@ -88,7 +88,7 @@ class SessionTable {
   // in the directory for the group, so no two reactors ever hold one id;
   // the session stays on this reactor until it ends.
   Session& create(SessionHolder& holder);
-  // FLUX_RESUME: see the table of protocol section 7. On kTakenOver, and on
+  // FLUX_RESUME: see the table of docs/protocol.md section 8. On kTakenOver, and on
   // kReplayGap for a session still attached, the holder that had the
   // session is told (SessionHolder::on_session_taken_over) before this
   // returns: the table alone keeps the two sides in step.

@@ -1,5 +1,5 @@
 #pragma once
-// The resume mode, `fluxbench --churn RATE` (PROTOCOL.md sections 6-7).
+// The resume mode, `fluxbench --churn RATE` (docs/protocol.md sections 7-8).
 //
 // RATE drops per second over all threads, each worker taking its share
 // (RATE x its connections / all connections), on a fixed schedule during

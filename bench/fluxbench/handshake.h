@@ -1,5 +1,5 @@
 #pragma once
-// The client side of the handshake (PROTOCOL.md section 4) and the goodbye.
+// The client side of the handshake (docs/protocol.md section 4) and the goodbye.
 //
 //   C: 00 00 00 0a "FLUX_HELLO"
 //   S: 00 00 00 2d "FLUX_READY <32 lowercase hex> 0"

@@ -246,7 +246,7 @@ output
   --stats-url URL        poll the gateway's /stats once a second (http://127.0.0.1:M/stats)
   --json                 print one JSON object on stdout instead of the summary
   --no-progress          no live progress line on stderr
-resume (PROTOCOL.md section 7)
+resume (docs/protocol.md section 8)
   --churn R              R abrupt drops (RST) per second in total: the connection
                          reconnects at once with FLUX_RESUME; every echo must still
                          arrive exactly once and in order; reports resume latency

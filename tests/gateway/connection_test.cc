@@ -1,7 +1,7 @@
 // Connection in-process: a real Reactor on the test's thread, clients on
 // socketpairs (reactor_driver.h). The handshake table of docs/protocol.md
 // section 4, READY's commands (section 5), the deadlines, CLOSING, and the
-// resume outcomes of section 7 as a connection answers them: replay,
+// resume outcomes of section 8 as a connection answers them: replay,
 // takeover (the previous connection is told and closed), bad-seq.
 
 #include "gateway/connection.h"

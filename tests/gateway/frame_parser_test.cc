@@ -1,4 +1,4 @@
-// parse_frame / encode_frame_header (protocol section 1).
+// parse_frame / encode_frame_header (docs/protocol.md section 1).
 //
 // TCP delivers bytes, not frames, so most tests cut one byte stream in every
 // way a read() could and check the parser reassembles the same frames. The

@@ -1,4 +1,4 @@
-// Command-line options: defaults are the protocol's (shared PROTOCOL.md
+// Command-line options: defaults are the protocol's (docs/protocol.md
 // section 9), both spellings parse alike, and every bad value is refused with
 // an error that names the flag, so a typo in a test script fails loudly
 // instead of running the gateway with a silently different bound.
@@ -43,7 +43,7 @@ std::string error_of(const std::vector<std::string>& args) {
   return "";
 }
 
-// The protocol's section 9 table (less --stall-threshold, not built yet),
+// docs/protocol.md's section 9 table (less --stall-threshold, not built yet),
 // plus the gateway's own --read-budget and --read-budget-bytes.
 struct FlagDefault {
   const char* flag;

@@ -1,7 +1,7 @@
 // The protocol vocabulary: decoding of handshake and READY control messages
-// row by row against shared PROTOCOL.md sections 4 and 5 (and the decisions
+// row by row against docs/protocol.md sections 4 to 6 (and the decisions
 // of docs/protocol.md section 10), the exact wire spelling of every error
-// code, and session ids (protocol section 4: 32 lowercase hex, 128 random bits).
+// code, and session ids (docs/protocol.md section 4: 32 lowercase hex, 128 random bits).
 
 #include "gateway/protocol.h"
 
@@ -65,7 +65,7 @@ void expect_ready(std::string_view payload, ReadyRequest::Kind expected) {
       << "payload '" << payload << "' (" << payload.size() << " bytes)";
 }
 
-// ----------------------------------------------------- handshake (section 4)
+// ----------------------------------------------------- handshake (docs section 4)
 
 TEST(DecodeHandshake, HelloWithoutVersionIsProtocolOne) {
   expect_handshake("FLUX_HELLO", HandshakeRequest::kHello);
@@ -173,7 +173,7 @@ TEST(DecodeHandshake, EmbeddedNulIsNotIgnored) {
   expect_handshake("FLUX_HELLO 1\0"sv, HandshakeRequest::kBadVersion);
 }
 
-// --------------------------------------------------------- READY (section 5)
+// --------------------------------------------------------- READY (docs section 5)
 
 TEST(DecodeReady, DataIsAnythingNotStartingWithFluxUnderscore) {
   const std::string_view cases[] = {
@@ -253,7 +253,7 @@ TEST(IsControl, ExactlyTheFiveBytePrefix) {
 
 // ------------------------------------------------------------- error codes
 
-// Section 5's list, in its order.
+// docs/protocol.md section 6's list, in its order.
 constexpr std::array<std::string_view, 10> kWireCodes = {
     "handshake-expected", "handshake-timeout",  "unsupported-version", "frame-too-large",
     "idle-timeout",       "unknown-command",    "already-ready",       "server-full",

@@ -1,4 +1,4 @@
-// Admission (PROTOCOL.md section 5): the --max-connections bound, and running
+// Admission (docs/protocol.md section 5): the --max-connections bound, and running
 // out of file descriptors, which "must never spin the loop or crash it".
 
 #include <gtest/gtest.h>

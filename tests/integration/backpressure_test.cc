@@ -1,4 +1,4 @@
-// Back-pressure (PROTOCOL.md section 5): a client that sends without reading
+// Back-pressure (docs/protocol.md section 5): a client that sends without reading
 // must be paused, not buffered without bound, and must lose nothing.
 //
 //   writer --50 MiB of 64 KiB frames--> gateway --echoes--> writer (not reading)

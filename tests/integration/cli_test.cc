@@ -1,4 +1,4 @@
-// The command line (PROTOCOL.md section 9 and the gateway's flag list): help,
+// The command line (docs/protocol.md section 9 and the gateway's flag list): help,
 // errors with exit code 2 that name the flag, both `--flag value` and
 // `--flag=value`, and the exact listening line scripts depend on.
 
@@ -33,7 +33,7 @@ std::string help_line_of(const std::string& help, const std::string& flag) {
   return {};
 }
 
-// Every flag of PROTOCOL.md section 9 (and --read-budget) with its default.
+// Every flag of docs/protocol.md section 9 (and --read-budget) with its default.
 TEST(Cli, HelpListsEveryFlagWithItsDefaultAndExitsZero) {
   const RunResult run = run_gateway({"--help"}, after(seconds(5)));
   ASSERT_TRUE(run.status) << "--help did not exit within 5 s";

@@ -1,4 +1,4 @@
-// PROTOCOL.md section 4: the first frame of a connection, against the real
+// docs/protocol.md section 4: the first frame of a connection, against the real
 // binary. Each fatal answer must be followed by EOF with nothing after it.
 
 #include <gtest/gtest.h>
@@ -44,7 +44,7 @@ TEST_F(HandshakeTest, HelloWithVersionOneStartsFreshSession) {
 }
 
 // `FLUX_RESUME` with an id nobody issued: the connection stays in HANDSHAKE
-// (PROTOCOL.md section 7), so the client can start over on it.
+// (docs/protocol.md section 8), so the client can start over on it.
 TEST_F(HandshakeTest, UnknownResumeIsInvalidThenHelloWorks) {
   ASSERT_TRUE(client_.send_frame("FLUX_RESUME " + std::string(kUnknownSessionId) + " 0"));
   ASSERT_TRUE(client_.expect_frame("FLUX_INVALID session-unknown"));
@@ -126,7 +126,7 @@ TEST(HandshakeSessionIds, DistinctAndRandomLooking) {
 
 // --max-frame 1024 while in HANDSHAKE: 1024 bytes is a legal frame (it is just
 // not a handshake); 1025 is refused from its header alone, without waiting
-// for the payload (PROTOCOL.md section 1: "does not read the payload").
+// for the payload (docs/protocol.md section 1: "does not read the payload").
 class HandshakeMaxFrameTest : public ::testing::Test {
  protected:
   void SetUp() override {

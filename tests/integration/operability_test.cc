@@ -123,7 +123,7 @@ TEST(Operability, JsonLogLinesAreOneObjectEachWithTheSameEvents) {
 
 // Rolling restarts: on SIGTERM /healthz answers 503 "draining" at once (the
 // balancer's health check takes the node out), while the connections still
-// drain as section 5 says.
+// drain as docs/protocol.md section 5 says.
 TEST(Operability, HealthzSaysDrainingAsSoonAsSigtermArrives) {
   GatewayProcess gateway;
   ASSERT_TRUE(gateway.start({"--linger", "3s"}));

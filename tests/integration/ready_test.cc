@@ -1,4 +1,4 @@
-// PROTOCOL.md sections 1, 2 and 5: framing and the READY state, against the
+// docs/protocol.md sections 1, 2 and 5: framing and the READY state, against the
 // real binary, through every way TCP may cut or merge the byte stream.
 
 #include <gtest/gtest.h>

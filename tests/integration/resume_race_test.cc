@@ -1,5 +1,5 @@
 // Resume races on several reactors (docs/protocol.md section 8 and decisions
-// 11 and 13; PROTOCOL.md section 7), against the real binary.
+// 11 and 13; docs/protocol.md section 8), against the real binary.
 //
 // A gateway with N reactors must give every race exactly what one reactor
 // gives: the resumes, BYEs, expiries, replay gaps and shutdowns touching one

@@ -1,6 +1,6 @@
-// PROTOCOL.md sections 6 and 7 against the real binary: sessions outlive
+// docs/protocol.md sections 7 and 8 against the real binary: sessions outlive
 // their connections, `seq` counts on across reconnections, and FLUX_RESUME
-// answers exactly as the table of section 7 says, row by row. Bounds are
+// answers exactly as the table of docs/protocol.md section 8 says, row by row. Bounds are
 // shrunk with flags (--replay-frames, --replay-bytes, --replay-memory,
 // --resume-window) so that expiry, eviction and replay gaps happen in
 // milliseconds.
@@ -205,7 +205,7 @@ class SessionsTest : public ::testing::Test {
 
 // --------------------------------------------------------- row 1: resume
 
-// Section 7, row 1, and section 6: READY carries the session's seq, the
+// docs/protocol.md section 8, row 1, and section 7: READY carries the session's seq, the
 // frames after last-seq follow in order, exactly those, and seq keeps
 // counting across every reconnection.
 TEST_F(SessionsTest, ResumeReplaysExactlyTheMissedFramesAndSeqCountsOn) {
@@ -446,7 +446,7 @@ TEST_F(SessionsTest, FramesAlreadyEvictedAreReplayGapAndDiscardTheSession) {
 }
 
 // A replay-gap against a session still attached to a live connection: the
-// session is discarded (section 7), and the connection that was using it
+// session is discarded (docs/protocol.md section 8), and the connection that was using it
 // must not be left holding a dangling session. Whatever the gateway does
 // with that connection (go on echoing, or tell it and close), the gateway
 // must stay correct: a session created afterwards (which may well reuse the

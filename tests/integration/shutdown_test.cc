@@ -1,4 +1,4 @@
-// Graceful shutdown (PROTOCOL.md section 5): on SIGTERM or SIGINT the gateway
+// Graceful shutdown (docs/protocol.md section 5): on SIGTERM or SIGINT the gateway
 // stops accepting, tells every connection `FLUX_ERROR server-shutdown`,
 // flushes, closes, and exits 0 within the linger bound.
 

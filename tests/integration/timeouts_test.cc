@@ -1,4 +1,4 @@
-// Handshake and idle timeouts (PROTOCOL.md sections 3 and 5), with the
+// Handshake and idle timeouts (docs/protocol.md sections 3 and 5), with the
 // bounds shrunk by flags so the real timers fire within a second.
 //
 // Each timing assertion is two-sided: the error must not come before the

@@ -8,7 +8,7 @@
 // fail, never hang. Bytes that arrive are kept in an input buffer and cut into
 // frames there, whatever the read boundaries were.
 //
-// Frame layout (PROTOCOL.md section 1), in both directions:
+// Frame layout (docs/protocol.md section 1), in both directions:
 //
 //   +----------------------------+-----------------------+
 //   | length: u32, big-endian    | payload: length bytes |
