@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "gateway/admission.h"
 #include "gateway/connection.h"
-#include "common/fd.h"
 #include "gateway/reactor_context.h"
 
 namespace flux {

@@ -32,8 +32,7 @@ class Listener {
   static constexpr int kAcceptsPerWakeup = 64;
   static constexpr std::chrono::milliseconds kExhaustionPause{100};
 
-  Listener(event_base* base, LoopClock& clock, ConnectionMetrics& metrics,
-           AcceptHandler on_accept);
+  Listener(event_base* base, LoopClock& clock, ConnectionMetrics& metrics, AcceptHandler on_accept);
 
   // Binds and listens; on failure returns false and says why in `error`.
   // reuse_port: SO_REUSEPORT, so that each reactor of a group listens on

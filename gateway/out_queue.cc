@@ -97,8 +97,10 @@ void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view
   frame->block = std::move(tail_owner);
   frame->read_at_ns = read_at_ns;
 
-  if (tail_) tail_->next = frame;
-  else head_ = frame;
+  if (tail_)
+    tail_->next = frame;
+  else
+    head_ = frame;
   tail_ = frame;
   pending_bytes_ += frame->size();
 }

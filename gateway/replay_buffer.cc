@@ -17,8 +17,10 @@ Block* ReplayBuffer::block_for(size_t need) {
   BufferPool& pool = need <= pools_.small.block_size() ? pools_.small : pools_.large;
   Block* block = pool.acquire().release();
   memory_bytes_ += block->capacity();
-  if (tail_) tail_->chain_next = block;
-  else head_ = block;  // an empty buffer holds no block, so head_offset_ is 0
+  if (tail_)
+    tail_->chain_next = block;
+  else
+    head_ = block;  // an empty buffer holds no block, so head_offset_ is 0
   tail_ = block;
   return block;
 }
@@ -34,7 +36,8 @@ ReplayBuffer::Stored ReplayBuffer::append(uint64_t seq, std::string_view payload
   block->chain_used += static_cast<uint32_t>(need);
   ++count_;
   frame_bytes_ += need;
-  return {BlockRef::share_of(block), {reinterpret_cast<const char*>(at + kLengthSize), payload.size()}};
+  return {BlockRef::share_of(block),
+          {reinterpret_cast<const char*>(at + kLengthSize), payload.size()}};
 }
 
 bool ReplayBuffer::drop_oldest() noexcept {

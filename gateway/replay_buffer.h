@@ -12,11 +12,10 @@
 //
 // Small frames share small blocks (dense: a 64-byte frame costs 68 bytes);
 // a frame too big for a small block starts a block of the large pool (whose
-// free space later frames then fill, as in any block). The echo of a frame is written from this very copy (the caller
-// gets a BlockRef share), so replay costs one memcpy per frame and no
-// second copy. Appending and dropping are O(1) and allocate nothing once
-// the pools are warm; a block returns to its pool when the chain and every
-// queued echo pointing into it have let go.
+// free space later frames then fill, as in any block). The echo of a frame is written from this
+// very copy (the caller gets a BlockRef share), so replay costs one memcpy per frame and no second
+// copy. Appending and dropping are O(1) and allocate nothing once the pools are warm; a block
+// returns to its pool when the chain and every queued echo pointing into it have let go.
 //
 // Frames kept are always consecutive: first_seq() .. first_seq()+count()-1.
 //

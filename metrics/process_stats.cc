@@ -47,7 +47,8 @@ void read_stat(ProcessStats& out) {
     if (number == 14) out.cpu_seconds_total += std::stod(field) / ticks;  // utime
     if (number == 15) out.cpu_seconds_total += std::stod(field) / ticks;  // stime
     if (number == 20) out.threads = std::stoull(field);
-    if (number == 22) out.start_time_unix_seconds = boot_time_unix_seconds() + std::stod(field) / ticks;
+    if (number == 22)
+      out.start_time_unix_seconds = boot_time_unix_seconds() + std::stod(field) / ticks;
     if (number == 23) out.virtual_memory_bytes = std::stoull(field);
     if (number == 24) {
       out.resident_memory_bytes = std::stoull(field) * uint64_t(sysconf(_SC_PAGESIZE));

@@ -38,7 +38,9 @@ class StatsHistory {
   // kept, if the gateway is younger); nullopt until two samples exist.
   struct Window {
     Sample newer, older;
-    double seconds() const noexcept { return double(newer.monotonic_ns - older.monotonic_ns) / 1e9; }
+    double seconds() const noexcept {
+      return double(newer.monotonic_ns - older.monotonic_ns) / 1e9;
+    }
   };
   std::optional<Window> window(size_t seconds_back) const;
   // The newest sample's process figures; nullopt before the first sample.

@@ -5,6 +5,7 @@
 #
 # Stages, each timed:
 #   setup          scripts/setup.sh --test
+#   format         scripts/format.sh --check (clang-format-14, .clang-format)
 #   release-build  build/       Release, -DFLUX_WERROR=ON
 #   release-ctest  ctest in build/
 #   asan-build     build-asan/  Debug, clang-14, ASan + UBSan
@@ -45,7 +46,7 @@ fi
 
 log() { printf 'test: %s\n' "$*"; }
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
 
 WITH_ASAN=1
 WITH_TSAN=1
@@ -159,6 +160,7 @@ main() {
     summary "$(fmt_duration $(($(now_us) - t0)))" || true
     exit 1
   fi
+  run_stage format bash scripts/format.sh --check || true
   build_and_test release "$ROOT/build" -- -DFLUX_WERROR=ON
   if ((WITH_ASAN)); then
     build_and_test asan "$ROOT/build-asan" "${SANITIZER_ENV[@]}" -- "${ASAN_CMAKE_ARGS[@]}"

@@ -62,11 +62,11 @@ enum state { HANDSHAKE, READY, CLOSING };
 struct conn {
   int fd;
   enum state state;
-  int reading;      /* EPOLLIN registered */
-  int writing;      /* EPOLLOUT registered */
-  unsigned char *carry; /* a partial input frame */
+  int reading;          /* EPOLLIN registered */
+  int writing;          /* EPOLLOUT registered */
+  unsigned char* carry; /* a partial input frame */
   size_t carry_len, carry_cap;
-  unsigned char *out; /* bytes the kernel has not taken yet */
+  unsigned char* out; /* bytes the kernel has not taken yet */
   size_t out_off, out_len, out_cap;
 };
 
@@ -77,26 +77,26 @@ static volatile sig_atomic_t g_stop = 0;
 static unsigned char g_scratch[SCRATCH_BYTES + 4 + MAX_FRAME];
 static struct conn g_listener_tag; /* epoll data for the listening socket */
 
-static void die(const char *what) {
+static void die(const char* what) {
   perror(what);
   exit(1);
 }
 
-static void *grow(void *buf, size_t *cap, size_t need) {
+static void* grow(void* buf, size_t* cap, size_t need) {
   if (need <= *cap) return buf;
   size_t c = *cap ? *cap : 256;
   while (c < need) c *= 2;
-  void *p = realloc(buf, c);
+  void* p = realloc(buf, c);
   if (!p) die("realloc");
   *cap = c;
   return p;
 }
 
-static uint32_t get_u32_be(const unsigned char *p) {
+static uint32_t get_u32_be(const unsigned char* p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static void update_interest(struct conn *c) {
+static void update_interest(struct conn* c) {
   int want_read = c->state != CLOSING ? c->out_len - c->out_off < MAX_PENDING : 1;
   int want_write = c->out_off < c->out_len;
   if (c->reading == want_read && c->writing == want_write) return;
@@ -107,7 +107,7 @@ static void update_interest(struct conn *c) {
   c->writing = want_write;
 }
 
-static void close_conn(struct conn *c) {
+static void close_conn(struct conn* c) {
   close(c->fd); /* also leaves the epoll set */
   free(c->carry);
   free(c->out);
@@ -115,7 +115,7 @@ static void close_conn(struct conn *c) {
 }
 
 /* Sends bytes, queueing what the kernel refuses; -1 if the peer is gone. */
-static int send_or_queue(struct conn *c, const unsigned char *data, size_t len) {
+static int send_or_queue(struct conn* c, const unsigned char* data, size_t len) {
   if (c->out_off == c->out_len) {
     c->out_off = c->out_len = 0;
     while (len > 0) {
@@ -140,7 +140,7 @@ static int send_or_queue(struct conn *c, const unsigned char *data, size_t len) 
   return 0;
 }
 
-static int send_control(struct conn *c, const char *text) {
+static int send_control(struct conn* c, const char* text) {
   unsigned char frame[4 + 128];
   size_t len = strlen(text);
   frame[0] = 0;
@@ -152,29 +152,30 @@ static int send_control(struct conn *c, const char *text) {
 }
 
 /* Queues the last words and half-closes once they are flushed. */
-static int start_closing(struct conn *c, const char *text) {
+static int start_closing(struct conn* c, const char* text) {
   c->state = CLOSING;
   if (text && send_control(c, text) != 0) return -1;
   if (c->out_off == c->out_len) shutdown(c->fd, SHUT_WR);
   return 0;
 }
 
-static int starts_with(const unsigned char *p, size_t len, const char *prefix) {
+static int starts_with(const unsigned char* p, size_t len, const char* prefix) {
   size_t n = strlen(prefix);
   return len >= n && memcmp(p, prefix, n) == 0;
 }
 
-static int equals(const unsigned char *p, size_t len, const char *text) {
+static int equals(const unsigned char* p, size_t len, const char* text) {
   return len == strlen(text) && memcmp(p, text, len) == 0;
 }
 
-static int handshake(struct conn *c, const unsigned char *p, size_t len) {
+static int handshake(struct conn* c, const unsigned char* p, size_t len) {
   if (equals(p, len, "FLUX_HELLO") || equals(p, len, "FLUX_HELLO 1")) {
     unsigned char id[16];
     char reply[64];
     if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) die("getrandom");
     int at = snprintf(reply, sizeof reply, "FLUX_READY ");
-    for (size_t i = 0; i < sizeof id; ++i) at += snprintf(reply + at, sizeof reply - (size_t)at, "%02x", id[i]);
+    for (size_t i = 0; i < sizeof id; ++i)
+      at += snprintf(reply + at, sizeof reply - (size_t)at, "%02x", id[i]);
     snprintf(reply + at, sizeof reply - (size_t)at, " 0");
     c->state = READY;
     return send_control(c, reply);
@@ -184,7 +185,7 @@ static int handshake(struct conn *c, const unsigned char *p, size_t len) {
   return start_closing(c, "FLUX_ERROR handshake-expected");
 }
 
-static int control(struct conn *c, const unsigned char *p, size_t len) {
+static int control(struct conn* c, const unsigned char* p, size_t len) {
   if (equals(p, len, "FLUX_PING") || starts_with(p, len, "FLUX_PING ")) {
     char reply[4 + 128];
     if (len - 9 > 100) return send_control(c, "FLUX_PONG");
@@ -201,7 +202,7 @@ static int control(struct conn *c, const unsigned char *p, size_t len) {
 }
 
 /* Handles every complete frame of buf[0, len); keeps the partial tail. */
-static int process(struct conn *c, const unsigned char *buf, size_t len) {
+static int process(struct conn* c, const unsigned char* buf, size_t len) {
   size_t pos = 0, run = 0; /* [run, pos): data frames not yet echoed */
   while (c->state != CLOSING && len - pos >= 4) {
     uint32_t n = get_u32_be(buf + pos);
@@ -210,11 +211,12 @@ static int process(struct conn *c, const unsigned char *buf, size_t len) {
       return start_closing(c, "FLUX_ERROR frame-too-large");
     }
     if (len - pos - 4 < n) break;
-    const unsigned char *payload = buf + pos + 4;
+    const unsigned char* payload = buf + pos + 4;
     int is_control = c->state == HANDSHAKE || starts_with(payload, n, "FLUX_");
     if (is_control) {
       if (pos > run && send_or_queue(c, buf + run, pos - run) != 0) return -1;
-      if ((c->state == HANDSHAKE ? handshake(c, payload, n) : control(c, payload, n)) != 0) return -1;
+      if ((c->state == HANDSHAKE ? handshake(c, payload, n) : control(c, payload, n)) != 0)
+        return -1;
       run = pos + 4 + n;
     }
     pos += 4 + n;
@@ -229,7 +231,7 @@ static int process(struct conn *c, const unsigned char *buf, size_t len) {
   return 0;
 }
 
-static void on_readable(struct conn *c) {
+static void on_readable(struct conn* c) {
   for (int i = 0; i < 4; ++i) {
     size_t carried = c->carry_len;
     if (carried) memcpy(g_scratch, c->carry, carried);
@@ -251,7 +253,7 @@ static void on_readable(struct conn *c) {
 }
 
 /* Flushes queued output; -1 if the connection was closed (and freed). */
-static int on_writable(struct conn *c) {
+static int on_writable(struct conn* c) {
   while (c->out_off < c->out_len) {
     ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
     if (n > 0) {
@@ -290,7 +292,7 @@ static void on_accept(void) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct conn *c = calloc(1, sizeof *c);
+    struct conn* c = calloc(1, sizeof *c);
     if (!c) die("calloc");
     c->fd = fd;
     c->state = HANDSHAKE;
@@ -305,14 +307,14 @@ static void on_signal(int sig) {
   g_stop = 1;
 }
 
-static int parse_args(int argc, char **argv, struct sockaddr_in *addr) {
+static int parse_args(int argc, char** argv, struct sockaddr_in* addr) {
   addr->sin_family = AF_INET;
   addr->sin_port = 0;
   addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
-    const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+    const char* value = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(argv[i], "--port") == 0 && value) {
-      char *end;
+      char* end;
       long port = strtol(value, &end, 10);
       if (*end || port < 0 || port > 65535) return -1;
       addr->sin_port = htons((uint16_t)port);
@@ -334,22 +336,22 @@ static void raise_fd_limit(void) {
   }
 }
 
-static void listen_on(const struct sockaddr_in *addr) {
+static void listen_on(const struct sockaddr_in* addr) {
   g_listen = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(g_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(g_listen, (const struct sockaddr *)addr, sizeof *addr) != 0) die("bind");
+  if (bind(g_listen, (const struct sockaddr*)addr, sizeof *addr) != 0) die("bind");
   if (listen(g_listen, SOMAXCONN) != 0) die("listen");
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g_listener_tag};
   if (epoll_ctl(g_epoll, EPOLL_CTL_ADD, g_listen, &ev) != 0) die("epoll_ctl listen");
   struct sockaddr_in bound;
   socklen_t len = sizeof bound;
-  getsockname(g_listen, (struct sockaddr *)&bound, &len);
+  getsockname(g_listen, (struct sockaddr*)&bound, &len);
   printf("listening port=%u metrics_port=0\n", ntohs(bound.sin_port));
   fflush(stdout);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   struct sockaddr_in addr;
   if (parse_args(argc, argv, &addr) != 0) {
     fprintf(stderr, "usage: flux-echo-baseline [--port N] [--bind A.B.C.D]\n");
@@ -368,7 +370,7 @@ int main(int argc, char **argv) {
   while (!g_stop) {
     int n = epoll_wait(g_epoll, events, MAX_EVENTS, -1);
     for (int i = 0; i < n; ++i) {
-      struct conn *c = events[i].data.ptr;
+      struct conn* c = events[i].data.ptr;
       if (c == &g_listener_tag) {
         on_accept();
         continue;

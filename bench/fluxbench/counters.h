@@ -40,11 +40,11 @@ struct alignas(64) WorkerCounters {
   Counter server_errors;      // FLUX_ERROR or other unexpected control frames in READY
   Counter oversized;          // frames larger than any reply could be (stream abandoned)
   // --churn (churn.h)
-  Counter drops;              // connections reset on purpose (RST)
-  Counter resumes;            // FLUX_READY <id> <seq> received after a drop
-  Counter resume_failures;    // FLUX_INVALID, or the reconnect/resume failed or timed out
-  Counter replayed;           // echoes that came from the server's replay buffer
-  Counter resent;             // frames the server never read, sent again after a resume
+  Counter drops;            // connections reset on purpose (RST)
+  Counter resumes;          // FLUX_READY <id> <seq> received after a drop
+  Counter resume_failures;  // FLUX_INVALID, or the reconnect/resume failed or timed out
+  Counter replayed;         // echoes that came from the server's replay buffer
+  Counter resent;           // frames the server never read, sent again after a resume
 };
 
 }  // namespace flux::bench

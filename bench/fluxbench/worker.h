@@ -131,8 +131,8 @@ class Worker {
   // --churn
   double drop_period_ns_ = 0;  // this worker's share of the rate; 0 = no churn
   uint64_t next_drop_ns_ = 0;
-  uint32_t drop_cursor_ = 0;           // round-robin over conns_
-  std::vector<uint32_t> resuming_;     // reconnecting/resuming, for their deadlines
+  uint32_t drop_cursor_ = 0;        // round-robin over conns_
+  std::vector<uint32_t> resuming_;  // reconnecting/resuming, for their deadlines
   std::vector<uint8_t> resend_scratch_;
 
   WorkerCounters counters_;

@@ -41,7 +41,8 @@ constexpr Expected kExpected[] = {
     {"/style.css", "text/css; charset=utf-8", "dashboard/style.css"},
     {"/uPlot.iife.min.js", "text/javascript; charset=utf-8",
      "dashboard/node_modules/uplot/dist/uPlot.iife.min.js"},
-    {"/uPlot.min.css", "text/css; charset=utf-8", "dashboard/node_modules/uplot/dist/uPlot.min.css"},
+    {"/uPlot.min.css", "text/css; charset=utf-8",
+     "dashboard/node_modules/uplot/dist/uPlot.min.css"},
 };
 
 TEST(EmbeddedFiles, ExactlyTheFivePathsOnce) {
@@ -82,7 +83,8 @@ TEST(EmbeddedFiles, EveryUrlInIndexIsEmbeddedAndLocal) {
   const std::string html(index->body);
   const std::regex attr(R"re((?:src|href)="([^"]*)")re");
   int urls = 0;
-  for (auto it = std::sregex_iterator(html.begin(), html.end(), attr); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), attr); it != std::sregex_iterator();
+       ++it) {
     const std::string url = (*it)[1];
     ++urls;
     EXPECT_EQ(url.find("//"), std::string::npos) << "absolute URL in index.html: " << url;

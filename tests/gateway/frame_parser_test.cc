@@ -40,7 +40,9 @@ Bytes frame(std::string_view payload) {
   return out;
 }
 
-std::span<const std::byte> prefix(const Bytes& bytes, size_t n) { return {bytes.data(), n}; }
+std::span<const std::byte> prefix(const Bytes& bytes, size_t n) {
+  return {bytes.data(), n};
+}
 
 // What a connection does with one read buffer: take every whole frame.
 std::vector<std::string> take_all(std::span<const std::byte> buffer, uint32_t max_frame,
@@ -122,8 +124,8 @@ TEST(FrameParser, PartialPayloadReportsTheTotalSizeNeeded) {
 // ---------------------------------------------------------- coalesced input
 
 TEST(FrameParser, CoalescedFramesAreTakenOneAfterAnother) {
-  const std::vector<std::string> sent = {"one", "", "three", std::string(5000, 'z'), "FLUX_PING 7",
-                                         ""};
+  const std::vector<std::string> sent = {"one",         "", "three", std::string(5000, 'z'),
+                                         "FLUX_PING 7", ""};
   Bytes stream;
   for (const auto& p : sent) append_frame(stream, p);
 
@@ -245,7 +247,8 @@ TEST(FrameParser, PayloadViewsTheInputBytes) {
   EXPECT_EQ(static_cast<const void*>(first.payload.data()),
             static_cast<const void*>(stream.data() + kFrameHeaderSize));
 
-  ParsedFrame second = parse_frame(std::span<const std::byte>(stream).subspan(first.frame_size), kMax);
+  ParsedFrame second =
+      parse_frame(std::span<const std::byte>(stream).subspan(first.frame_size), kMax);
   ASSERT_EQ(second.kind, ParsedFrame::kFrame);
   EXPECT_EQ(static_cast<const void*>(second.payload.data()),
             static_cast<const void*>(stream.data() + first.frame_size + kFrameHeaderSize));
@@ -270,7 +273,8 @@ TEST(FrameHeader, EncodesBigEndian) {
     std::array<std::byte, 4> out{};
     encode_frame_header(c.length, out.data());
     for (size_t i = 0; i < 4; ++i)
-      EXPECT_EQ(std::to_integer<uint8_t>(out[i]), c.wire[i]) << std::hex << c.length << " byte " << i;
+      EXPECT_EQ(std::to_integer<uint8_t>(out[i]), c.wire[i])
+          << std::hex << c.length << " byte " << i;
   }
 }
 
@@ -286,10 +290,9 @@ TEST(FrameHeader, EncodeWritesExactlyFourBytes) {
 
 // Bytes >= 0x80 in every position catch sign extension on the way back.
 TEST(FrameHeader, RoundTripsThroughTheParser) {
-  const uint32_t lengths[] = {0,          1,          0x7f,       0x80,       0xff,
-                              0x100,      0x8080,     0xffff,     65536,      0x00800000,
-                              0x01000000, 0x7fffffff, 0x80000000, 0xdeadbeef, 0xfffffffe,
-                              0xffffffff};
+  const uint32_t lengths[] = {
+      0,     1,          0x7f,       0x80,       0xff,       0x100,      0x8080,     0xffff,
+      65536, 0x00800000, 0x01000000, 0x7fffffff, 0x80000000, 0xdeadbeef, 0xfffffffe, 0xffffffff};
   for (uint32_t length : lengths) {
     std::array<std::byte, 4> header{};
     encode_frame_header(length, header.data());

@@ -145,9 +145,9 @@ TEST_F(OutQueueTest, TextFillingTheWholeHeadCapacity) {
 
 TEST_F(OutQueueTest, TailFramesReferenceTheBlockUntilWritten) {
   BlockRef block = patterned_block(1);
-  queue_.push("", block.share(), view_of(block, 0, 1000));                  // an echo
-  queue_.push("FLUX_PONG ", block.share(), view_of(block, 1000, 17));       // a pong with token
-  queue_.push("FLUX_READY x 0");                                            // text only
+  queue_.push("", block.share(), view_of(block, 0, 1000));             // an echo
+  queue_.push("FLUX_PONG ", block.share(), view_of(block, 1000, 17));  // a pong with token
+  queue_.push("FLUX_READY x 0");                                       // text only
   EXPECT_FALSE(block.unique()) << "queued frames hold the block";
 
   const std::string expected = wire_frame(view_of(block, 0, 1000)) +
@@ -331,9 +331,9 @@ TEST_F(OutQueueTest, PartialWritesResumeExactlyWhereTheyStopped) {
   EXPECT_EQ(tally_.frames, frames.size());
   EXPECT_TRUE(queue_.empty());
   ASSERT_EQ(received.size(), expected.size());
-  EXPECT_TRUE(received == expected) << "bytes differ at offset "
-                                    << std::mismatch(received.begin(), received.end(),
-                                                     expected.begin()).first - received.begin();
+  EXPECT_TRUE(received == expected)
+      << "bytes differ at offset "
+      << std::mismatch(received.begin(), received.end(), expected.begin()).first - received.begin();
   for (const BlockRef& src : sources) EXPECT_TRUE(src.unique());
 }
 
@@ -396,7 +396,9 @@ TEST_F(OutQueueTest, StampedEchoesNeedNoHistogram) {
 // ----------------------------------------------------------------- failures
 
 volatile sig_atomic_t g_sigpipes = 0;
-void count_sigpipe(int) { g_sigpipes = g_sigpipes + 1; }
+void count_sigpipe(int) {
+  g_sigpipes = g_sigpipes + 1;
+}
 
 // Counts SIGPIPE for the scope instead of letting it kill the test binary.
 class SigpipeCounter {

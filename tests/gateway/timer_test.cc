@@ -39,10 +39,13 @@ Clock::duration coarse_tick() {
 }
 
 // The least time a timer of `duration` may take to fire, by steady_clock.
-Clock::duration at_least(Millis duration) { return duration - coarse_tick(); }
+Clock::duration at_least(Millis duration) {
+  return duration - coarse_tick();
+}
 
 timeval to_timeval(Clock::duration d) {
-  const auto us = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  const auto us =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(us / 1'000'000);
   tv.tv_usec = static_cast<suseconds_t>(us % 1'000'000);
@@ -270,7 +273,8 @@ TEST_F(TimerTest, TenThousandTimersOnOneTimeoutFireInArmOrder) {
   std::vector<std::unique_ptr<Timer>> timers;
   for (int i = 0; i < kTimers; ++i) {
     slots[static_cast<size_t>(i)] = {&fired, i};
-    timers.push_back(std::make_unique<Timer>(base_.get(), record_order, &slots[static_cast<size_t>(i)]));
+    timers.push_back(
+        std::make_unique<Timer>(base_.get(), record_order, &slots[static_cast<size_t>(i)]));
   }
 
   // Arm in an order unrelated to creation (7919 is coprime with 10,000), then
@@ -279,7 +283,8 @@ TEST_F(TimerTest, TenThousandTimersOnOneTimeoutFireInArmOrder) {
   for (int i = 0; i < kTimers; ++i) arm_order[static_cast<size_t>(i)] = (i * 7919) % kTimers;
   const auto start = Clock::now();
   for (int index : arm_order) timers[static_cast<size_t>(index)]->arm(timeout);
-  for (int i = 0; i < 100; ++i) timers[static_cast<size_t>(arm_order[static_cast<size_t>(i)])]->arm(timeout);
+  for (int i = 0; i < 100; ++i)
+    timers[static_cast<size_t>(arm_order[static_cast<size_t>(i)])]->arm(timeout);
 
   std::vector<int> expected(arm_order.begin() + 100, arm_order.end());
   expected.insert(expected.end(), arm_order.begin(), arm_order.begin() + 100);
@@ -288,9 +293,9 @@ TEST_F(TimerTest, TenThousandTimersOnOneTimeoutFireInArmOrder) {
   EXPECT_GE(Clock::now() - start, at_least(kTimeout));
 
   ASSERT_EQ(fired.size(), static_cast<size_t>(kTimers));
-  EXPECT_TRUE(fired == expected) << "first out-of-order position: "
-                                 << std::mismatch(fired.begin(), fired.end(), expected.begin()).first -
-                                        fired.begin();
+  EXPECT_TRUE(fired == expected)
+      << "first out-of-order position: "
+      << std::mismatch(fired.begin(), fired.end(), expected.begin()).first - fired.begin();
   for (const auto& t : timers) EXPECT_FALSE(t->pending());
 }
 

@@ -114,7 +114,8 @@ Fd connect_loopback(uint16_t port) {
 
 std::string frame(std::string_view payload) {
   std::string out(kFrameHeaderSize, '\0');
-  encode_frame_header(static_cast<uint32_t>(payload.size()), reinterpret_cast<std::byte*>(out.data()));
+  encode_frame_header(static_cast<uint32_t>(payload.size()),
+                      reinterpret_cast<std::byte*>(out.data()));
   out.append(payload);
   return out;
 }
