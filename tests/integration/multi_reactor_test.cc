@@ -71,6 +71,19 @@ class MultiReactorTest : public ::testing::Test {
     return {id, reactor_of(client).value_or("?")};
   }
 
+  // Like open_session(), on a reactor other than `avoid` (64 tries; the
+  // caller asserts that the reactors differ).
+  std::pair<std::string, std::string> open_session_elsewhere(TestClient& client,
+                                                             const std::string& avoid) {
+    std::pair<std::string, std::string> session;
+    for (int attempt = 0; attempt < 64 && (session.second.empty() || session.second == avoid);
+         ++attempt) {
+      client = TestClient{};
+      session = open_session(client);
+    }
+    return session;
+  }
+
   // A connection (not yet handshaken) served by a reactor other than `avoid`.
   TestClient connect_elsewhere(const std::string& avoid) {
     for (int attempt = 0; attempt < 64; ++attempt) {
@@ -161,11 +174,7 @@ TEST_F(MultiReactorTest, CrossReactorResumeRefusalsMatchTheLocalOnes) {
 TEST_F(MultiReactorTest, AResumeAfterARefusedHandedResumeFollowsItsOwnSession) {
   TestClient holder_a, holder_b;
   const auto [id_a, home_a] = open_session(holder_a);
-  std::pair<std::string, std::string> b;
-  for (int attempt = 0; attempt < 64 && (b.second.empty() || b.second == home_a); ++attempt) {
-    holder_b = TestClient{};
-    b = open_session(holder_b);
-  }
+  const auto b = open_session_elsewhere(holder_b, home_a);
   const auto& [id_b, home_b] = b;
   ASSERT_NE(home_b, home_a) << "64 sessions all on reactor " << home_a;
   echo_numbered(holder_b, 1, 3);
@@ -196,11 +205,7 @@ class MultiReactorHandshakeTest : public MultiReactorTest {
 TEST_F(MultiReactorHandshakeTest, HandOffsDoNotRenewTheHandshakeDeadline) {
   TestClient holder_a, holder_b;
   const auto [id_a, home_a] = open_session(holder_a);
-  std::pair<std::string, std::string> b;
-  for (int attempt = 0; attempt < 64 && (b.second.empty() || b.second == home_a); ++attempt) {
-    holder_b = TestClient{};
-    b = open_session(holder_b);
-  }
+  const auto b = open_session_elsewhere(holder_b, home_a);
   ASSERT_NE(b.second, home_a) << "64 sessions all on reactor " << home_a;
 
   TestClient bouncer;
