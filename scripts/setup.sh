@@ -17,6 +17,7 @@ set -euo pipefail
 # Build and run: compiler, CMake + Ninja, libevent for the reactor,
 # prometheus-cpp / cpp-httplib / nlohmann-json for the metrics thread,
 # libsystemd for sd_notify (the systemd unit's readiness and watchdog),
+# hiredis (and its libevent adapter) for --session-store redis://,
 # GoogleTest + GoogleMock for the test binaries (they are built by default).
 CORE_PACKAGES=(
   build-essential
@@ -28,15 +29,18 @@ CORE_PACKAGES=(
   libcpp-httplib-dev
   nlohmann-json3-dev
   libsystemd-dev
+  libhiredis-dev
   libgtest-dev
   libgmock-dev
 )
 
 # Run a cluster (scripts/cluster.sh): HAProxy balances the nodes, routes
-# resumes by session id and sends them PROXY v2 headers. Installed by default
+# resumes by session id and sends them PROXY v2 headers; Redis is the
+# session store of `--session-store redis://` (cluster.sh --session-store redis). Installed by default
 # like the core group, since a cluster is one way of running Flux.
 RUN_PACKAGES=(
   haproxy
+  redis-server
 )
 
 # Test tools (--test): clang + its sanitizer runtimes for the ASan/UBSan
