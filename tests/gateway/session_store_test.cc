@@ -61,11 +61,11 @@ struct Node {
     options.resume_window = resume_window;
     options.session_store = {true, "127.0.0.1", redis.port()};
     options.session_store_timeout = timeout;
-    store = std::make_unique<SessionStore>(SessionStore::Deps{
-        base.get(), options, metrics.session_store, metrics.store_round_trip, clock, 0,
-        [this](std::string_view id, std::string_view token) {
-          released.emplace_back(std::string(id) + " " + std::string(token));
-        }});
+    store = std::make_unique<SessionStore>(
+        SessionStore::Deps{base.get(), options, metrics.session_store, metrics.store_round_trip,
+                           clock, 0, [this](std::string_view id, std::string_view token) {
+                             released.emplace_back(std::string(id) + " " + std::string(token));
+                           }});
   }
   void turn() {
     store->send_turn_batch();
@@ -153,7 +153,9 @@ TEST_F(SessionStoreTest, DetachStartsTheResumeWindowAndByeDeletes) {
   create(node, token);
   append(node, token, {"a"}, 1);
   node.store->detach(kId, token);
-  ASSERT_TRUE(drive({&node}, [&] { return redis.command({"HGET", hash_key(), "state"}) == "detached"; }));
+  ASSERT_TRUE(drive({&node}, [&] {
+    return redis.command({"HGET", hash_key(), "state"}) == "detached";
+  }));
   const long long ttl = std::stoll(redis.command({"PTTL", hash_key()}));
   EXPECT_GT(ttl, 0);
   EXPECT_LE(ttl, 2000);
@@ -197,12 +199,15 @@ TEST_F(SessionStoreTest, ResumeAnswersAsSectionEight) {
 TEST_F(SessionStoreTest, TheHolderHearsOnItsNodeChannelWhenAnotherNodeTakesOver) {
   Node one(redis, 1, std::chrono::seconds(30));
   Node two(redis, 2, std::chrono::seconds(30));
-  ASSERT_TRUE(drive({&one, &two}, [&] { return one.store->available() && two.store->available(); }));
+  ASSERT_TRUE(
+      drive({&one, &two}, [&] { return one.store->available() && two.store->available(); }));
   const StoreToken token = one.store->next_token();
   create(one, token);
   append(one, token, {"x"}, 1);
   // Node one's subscription is in place once a PUBLISH on its channel reaches a subscriber.
-  ASSERT_TRUE(drive({&one}, [&] { return redis.command({"PUBSUB", "NUMSUB", "flux:node:1"}) == "flux:node:1\n1"; }));
+  ASSERT_TRUE(drive({&one}, [&] {
+    return redis.command({"PUBSUB", "NUMSUB", "flux:node:1"}) == "flux:node:1\n1";
+  }));
 
   RecordingWaiter taken = resume(two, 0, two.store->next_token());
   EXPECT_EQ(taken.result, ResumeResult::kTakenOver);
@@ -210,7 +215,8 @@ TEST_F(SessionStoreTest, TheHolderHearsOnItsNodeChannelWhenAnotherNodeTakesOver)
   EXPECT_EQ(taken.frames, std::vector<std::string>{"x"});
   EXPECT_EQ(two.metrics.session_store.takeovers_total.get(), 1u);
   ASSERT_TRUE(drive({&one, &two}, [&] { return !one.released.empty(); }));
-  EXPECT_EQ(one.released, std::vector<std::string>{std::string(kId) + " " + std::string(token.view())});
+  EXPECT_EQ(one.released,
+            std::vector<std::string>{std::string(kId) + " " + std::string(token.view())});
   // The old holder can never write again.
   RecordingWaiter late = append(one, token, {"late"}, 2);
   EXPECT_EQ(late.lost, 1);
@@ -222,7 +228,8 @@ TEST_F(SessionStoreTest, TheHolderHearsOnItsNodeChannelWhenAnotherNodeTakesOver)
 TEST_F(SessionStoreTest, TwoNodesRacingForOneSessionNeverBothOwnIt) {
   Node one(redis, 1, std::chrono::seconds(30));
   Node two(redis, 2, std::chrono::seconds(30));
-  ASSERT_TRUE(drive({&one, &two}, [&] { return one.store->available() && two.store->available(); }));
+  ASSERT_TRUE(
+      drive({&one, &two}, [&] { return one.store->available() && two.store->available(); }));
   create(one, one.store->next_token());
   constexpr int kRounds = 300;
   int one_won = 0;
@@ -271,10 +278,11 @@ TEST_F(SessionStoreTest, ADeadStoreFailsAtOnceAndTheStoreComesBackByItself) {
   EXPECT_FALSE(resumer.answered);
 
   ASSERT_TRUE(redis.restart());  // same port, empty
-  ASSERT_TRUE(drive({&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
+  ASSERT_TRUE(drive(
+      {&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
   EXPECT_EQ(node.metrics.session_store.connected.get(), 1u);
-  EXPECT_GE(node.metrics.session_store.errors_total[static_cast<int>(StoreError::kDisconnect)].get(),
-            1u);
+  EXPECT_GE(
+      node.metrics.session_store.errors_total[static_cast<int>(StoreError::kDisconnect)].get(), 1u);
 }
 
 TEST_F(SessionStoreTest, AFrozenStoreTimesOutAndItsCommandsFail) {
@@ -295,7 +303,8 @@ TEST_F(SessionStoreTest, AFrozenStoreTimesOutAndItsCommandsFail) {
             1u);
   EXPECT_EQ(node.metrics.session_store.pending_frames.get(), 0u);
   redis.resume();
-  ASSERT_TRUE(drive({&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
+  ASSERT_TRUE(drive(
+      {&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
 }
 
 }  // namespace

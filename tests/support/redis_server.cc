@@ -1,7 +1,7 @@
 #include "support/redis_server.h"
 
-#include <hiredis/hiredis.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -81,9 +81,9 @@ RedisServer::~RedisServer() {
 
 ::testing::AssertionResult RedisServer::spawn_and_wait() {
   ChildSpec spec;
-  spec.argv = {kRedisServer, "--port",       std::to_string(port_), "--bind", "127.0.0.1",
-               "--save",     "",             "--appendonly",        "no",     "--daemonize",
-               "no",         "--loglevel",   "warning"};
+  spec.argv = {
+      kRedisServer,   "--port", std::to_string(port_), "--bind", "127.0.0.1",  "--save", "",
+      "--appendonly", "no",     "--daemonize",         "no",     "--loglevel", "warning"};
   // Its start banner and warnings are not the test's output: stdout and stderr to /dev/null.
   const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   spec.stdout_fd = null_fd;
