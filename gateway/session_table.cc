@@ -126,7 +126,7 @@ void SessionTable::detach(Session& session) noexcept {
 void SessionTable::discard(Session& session) noexcept {
   if (session.doomed) return;
   if (session.stored) deps_.store->remove(view(session.id), session.token);
-  if (session.stored) unlink_lease(session);
+  if (session.stored) leases_.unlink(session);
   session.stored = false;
   session.doomed = true;
   session.expiry.cancel();
@@ -174,9 +174,9 @@ void SessionTable::trim_to_bounds(Session& session) noexcept {
 // Over budget: evict detached sessions, oldest first; then, if still over,
 // the writing session gives up its own oldest frames.
 void SessionTable::evict_detached_over_budget() noexcept {
-  while (memory_bytes_ > deps_.options.replay_memory && oldest_detached_) {
+  while (memory_bytes_ > deps_.options.replay_memory && detached_.oldest()) {
     deps_.metrics.evicted_total.add();
-    discard(*oldest_detached_);
+    discard(*detached_.oldest());
   }
 }
 
@@ -200,32 +200,18 @@ void SessionTable::on_expiry_cb(evutil_socket_t, short, void* arg) {
 }
 
 void SessionTable::link_detached(Session& session) noexcept {
-  session.older = newest_detached_;
-  session.newer = nullptr;
-  if (newest_detached_)
-    newest_detached_->newer = &session;
-  else
-    oldest_detached_ = &session;
-  newest_detached_ = &session;
+  detached_.push_newest(session);
 }
 
 void SessionTable::unlink_detached(Session& session) noexcept {
-  if (session.older)
-    session.older->newer = session.newer;
-  else
-    oldest_detached_ = session.newer;
-  if (session.newer)
-    session.newer->older = session.older;
-  else
-    newest_detached_ = session.older;
-  session.older = session.newer = nullptr;
+  detached_.unlink(session);
   session.detached = false;
 }
 
 // ---------------------------------------------------------- session store
 
 void SessionTable::drop_local(Session& session) noexcept {
-  unlink_lease(session);
+  leases_.unlink(session);
   session.stored = false;  // so that discard() leaves the store alone
   discard(session);
 }
@@ -281,7 +267,7 @@ Session& SessionTable::adopt_stored(std::string_view id, const StoreToken& token
 
 void SessionTable::fall_back(Session& session) noexcept {
   if (!session.stored) return;
-  unlink_lease(session);
+  leases_.unlink(session);
   session.stored = false;
   deps_.store_metrics->fallbacks_total.add();
   // Node-local now: other reactors find it through the directory again.
@@ -299,9 +285,9 @@ void SessionTable::release_lost(std::string_view id, std::string_view token) {
 }
 
 void SessionTable::note_lease_renewed(Session& session, uint64_t now_ns) noexcept {
-  unlink_lease(session);
+  leases_.unlink(session);
   session.lease_renewed_ns = now_ns;
-  link_lease(session);
+  leases_.push_newest(session);
 }
 
 // Sessions that sent nothing for a while still need their lease: renew the
@@ -310,36 +296,12 @@ void SessionTable::renew_leases(uint64_t now_ns) {
   constexpr unsigned kMaxPerTick = 4096;
   const auto every_ns =
       static_cast<uint64_t>(std::chrono::nanoseconds(SessionStore::kLeaseRenewEvery).count());
-  for (unsigned n = 0; n < kMaxPerTick && oldest_lease_; ++n) {
-    Session& session = *oldest_lease_;
+  for (unsigned n = 0; n < kMaxPerTick && leases_.oldest(); ++n) {
+    Session& session = *leases_.oldest();
     if (now_ns - session.lease_renewed_ns < every_ns) return;
     deps_.store->renew_lease(view(session.id), session.token);
     note_lease_renewed(session, now_ns);
   }
-}
-
-void SessionTable::link_lease(Session& session) noexcept {
-  session.lease_older = newest_lease_;
-  session.lease_newer = nullptr;
-  if (newest_lease_)
-    newest_lease_->lease_newer = &session;
-  else
-    oldest_lease_ = &session;
-  newest_lease_ = &session;
-}
-
-void SessionTable::unlink_lease(Session& session) noexcept {
-  const bool linked = session.lease_older || session.lease_newer || oldest_lease_ == &session;
-  if (!linked) return;
-  if (session.lease_older)
-    session.lease_older->lease_newer = session.lease_newer;
-  else
-    oldest_lease_ = session.lease_newer;
-  if (session.lease_newer)
-    session.lease_newer->lease_older = session.lease_older;
-  else
-    newest_lease_ = session.lease_older;
-  session.lease_older = session.lease_newer = nullptr;
 }
 
 void SessionTable::account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept {

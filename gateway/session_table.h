@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "gateway/buffer_pool.h"
+#include "gateway/intrusive_list.h"
 #include "gateway/libevent_ptr.h"
 #include "gateway/loop_clock.h"
 #include "gateway/options.h"
@@ -149,8 +150,6 @@ class SessionTable {
   void evict_detached_over_budget() noexcept;
   SessionHolder* discard_after_gap(Session& session) noexcept;
   void link_detached(Session& session) noexcept;
-  void link_lease(Session& session) noexcept;
-  void unlink_lease(Session& session) noexcept;
   // Forgets a stored session here only (its holder let go of it).
   void drop_local(Session& session) noexcept;
   void unlink_detached(Session& session) noexcept;
@@ -163,11 +162,10 @@ class SessionTable {
 
   Deps deps_;
   std::unordered_map<std::string_view, std::unique_ptr<Session>>
-      sessions_;  // keys view Session::id
-  Session* oldest_detached_ = nullptr;
-  Session* newest_detached_ = nullptr;
-  Session* oldest_lease_ = nullptr;  // stored sessions, least recently renewed first
-  Session* newest_lease_ = nullptr;
+      sessions_;                                                       // keys view Session::id
+  IntrusiveList<Session, &Session::older, &Session::newer> detached_;  // oldest first
+  // Stored sessions, least recently renewed first.
+  IntrusiveList<Session, &Session::lease_older, &Session::lease_newer> leases_;
   std::vector<Session*> doomed_;
   uint64_t memory_bytes_ = 0;
 };

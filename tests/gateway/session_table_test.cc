@@ -62,7 +62,8 @@ std::string payload_for(uint64_t n, size_t size) {
 class SessionTableTest : public ::testing::Test {
  protected:
   // Builds the table with the options as set by the test so far.
-  SessionTable& make_table() {
+  // With `store`, sessions go into it (--session-store).
+  SessionTable& make_table(SessionStore* store = nullptr) {
     resume_window_ = CommonTimeout(base_.get(), options_.resume_window);
     table_ = std::make_unique<SessionTable>(SessionTable::Deps{base_.get(),
                                                                options_,
@@ -72,7 +73,9 @@ class SessionTableTest : public ::testing::Test {
                                                                resume_window_,
                                                                loop_clock_,
                                                                directory_,
-                                                               kThisReactor});
+                                                               kThisReactor,
+                                                               store,
+                                                               &metrics_.session_store});
     return *table_;
   }
 
