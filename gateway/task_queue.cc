@@ -15,7 +15,7 @@ void TaskQueue::post(Task task) {
 
 void TaskQueue::on_posted_cb(evutil_socket_t, short, void* self) {
   auto* queue = static_cast<TaskQueue*>(self);
-  queue->loop_clock_.on_callback();
+  queue->loop_clock_.on_callback(Activity::kTask);
   queue->run_posted();
 }
 
