@@ -90,6 +90,8 @@ class Reactor final : public ConnectionRouter {
   // only cross-thread entry besides shutdown (a mutex-guarded queue and one
   // libevent wake-up); never used on the data path.
   void post(std::function<void()> task) { tasks_.post(std::move(task)); }
+  // Reactor thread only: runs `task` in a later iteration, after a poll.
+  void post_next_turn(std::function<void()> task) { tasks_.post_next_turn(std::move(task)); }
 
   // Reactor thread only: a copy of every open connection's figures.
   std::vector<ConnectionInfo> list_connections() const;
