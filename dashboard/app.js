@@ -30,6 +30,19 @@
     cyan: '#4dd0e1',
     grey: '#8b95a5',
   };
+  // The loop's activities (docs/stats.md), stacked bottom-up; poll on top.
+  const ACTIVITIES = [
+    ['read', COLORS.blue],
+    ['write', COLORS.green],
+    ['timer', COLORS.amber],
+    ['accept', COLORS.cyan],
+    ['task', COLORS.purple],
+    ['tick', '#d4d46a'],
+    ['session', '#ff9ecb'],
+    ['reap', COLORS.red],
+    ['shutdown', '#ffffff'],
+    ['poll', COLORS.grey],
+  ];
   const AXIS_STROKE = '#8b95a5';
   const GRID_STROKE = 'rgba(255,255,255,0.06)';
 
@@ -360,6 +373,19 @@
       axes: [xAxis(), yAxis(fmtDuration)],
     }));
 
+    charts.push(new TimeChart('chart-profile', {
+      columns: ACTIVITIES.map(([k]) => (s) => {
+        const share = num(s, `total.profile.1s.share.${k}`);
+        return num(s, 'total.profile.1s.samples') > 0 && share != null ? share * 100 : null;
+      }),
+      transform: stacked,
+      series: ACTIVITIES.map(([k, c]) =>
+        line(k, c, fmtPercent, { fill: alpha(c, k === 'poll' ? 0.08 : 0.4), rawFormat: fmtPercent }),
+      ),
+      scales: { y: { range: () => [0, 100] } },
+      axes: [xAxis(), yAxis(fmtPercent)],
+    }));
+
     const echoKeys = [
       ['p50', COLORS.green],
       ['p90', COLORS.blue],
@@ -525,13 +551,22 @@
     setText('reactor-balance', mean > 0 ? `max / mean ready ${(worst / mean).toFixed(2)}×` : '');
   }
 
-  function renderConnections(body) {
+  // Top connections: those with output queued (by pending bytes), then the
+  // rest by rtt, ten in all.
+  function topConnections(byPending, byRtt) {
+    const key = (c) => `${c.reactor}/${c.id}`;
+    const pending = (Array.isArray(byPending.connections) ? byPending.connections : []).slice(0, 10);
+    const seen = new Set(pending.map(key));
+    const rest = (Array.isArray(byRtt.connections) ? byRtt.connections : []).filter((c) => !seen.has(key(c)));
+    return { list: pending.concat(rest).slice(0, 10), open: num(byRtt, 'open'), queued: pending.length };
+  }
+
+  function renderConnections({ list, open, queued }) {
     const tbody = $('busiest-table').tBodies[0];
-    const list = Array.isArray(body.connections) ? body.connections : [];
-    const total = num(body, 'total');
-    setText('busiest-caption', `by pending bytes · top ${list.length} of ${total ?? '?'}`);
+    $('busiest-table').dataset.rows = String(list.length);
+    setText('busiest-caption', `${queued} with output queued, then by rtt · top ${list.length} of ${open ?? '?'}`);
     if (list.length === 0) {
-      messageRow(tbody, 10, 'no open connection');
+      messageRow(tbody, 15, 'no open connection');
       return;
     }
     tbody.replaceChildren(
@@ -553,6 +588,44 @@
           cell(fmtOrDash(num(c, 'bytes_in'), fmtBytes), 'num'),
           cell(fmtOrDash(num(c, 'bytes_out'), fmtBytes), 'num'),
           cell(fmtOrDash(num(c, 'bytes_pending'), fmtBytes), num(c, 'bytes_pending') > 0 ? 'num hot' : 'num'),
+          cell(fmtOrDash(num(c, 'tcp.rtt_seconds'), fmtDuration), 'num rtt'),
+          cell(fmtOrDash(num(c, 'tcp.retransmits'), fmtCount), num(c, 'tcp.retransmits') > 0 ? 'num hot' : 'num'),
+          cell(fmtOrDash(num(c, 'idle_seconds'), fmtDuration), 'num'),
+          cell(fmtOrDash(num(c, 'paused_seconds'), fmtDuration), num(c, 'paused_seconds') > 0 ? 'num hot' : 'num'),
+          cell(fmtOrDash(num(c, 'seq'), fmtCount), 'num'),
+        );
+        return tr;
+      }),
+    );
+  }
+
+  function renderStalls(body) {
+    const table = $('stalls-table');
+    const tbody = table.tBodies[0];
+    const list = Array.isArray(body.stalls) ? body.stalls : [];
+    const threshold = num(body, 'threshold_seconds');
+    table.dataset.rows = String(list.length);
+    table.dataset.threshold = threshold == null ? '' : String(threshold);
+    setText(
+      'stalls-caption',
+      threshold > 0 ? `iterations busy over ${fmtDuration(threshold)} · newest ${list.length}` : 'off (--stall-threshold 0)',
+    );
+    if (list.length === 0) {
+      messageRow(tbody, 6, threshold > 0 ? 'no stall' : 'stall records are off');
+      return;
+    }
+    tbody.replaceChildren(
+      ...list.slice(0, 16).map((s) => {
+        const tr = document.createElement('tr');
+        const started = num(s, 'start_unix_seconds');
+        const duration = num(s, 'duration_seconds');
+        tr.append(
+          cell(started == null ? '–' : new Date(started * 1000).toLocaleTimeString()),
+          cell(String(s.reactor ?? '?')),
+          cell(`${fmtOrDash(duration, fmtDuration)}${s.ongoing ? ' (ongoing)' : ''}`, s.ongoing ? 'num hot' : 'num'),
+          cell(String(s.activity ?? '?')),
+          cell(s.connection == null ? '–' : String(s.connection), 'num'),
+          cell(s.peer == null ? '–' : s.peer === '' ? '(gone)' : String(s.peer), 'mono'),
         );
         return tr;
       }),
@@ -665,9 +738,16 @@
     });
     every(CONNECTIONS_POLL_MS, async () => {
       try {
-        renderConnections(await getJson('connections?limit=10&sort=pending'));
+        const byPending = await getJson('connections?limit=10&sort=pending&min_pending=1');
+        const byRtt = await getJson('connections?limit=20&sort=rtt');
+        renderConnections(topConnections(byPending, byRtt));
       } catch (e) {
-        messageRow($('busiest-table').tBodies[0], 10, `/connections unavailable: ${e.message}`);
+        messageRow($('busiest-table').tBodies[0], 15, `/connections unavailable: ${e.message}`);
+      }
+      try {
+        renderStalls(await getJson('stalls'));
+      } catch (e) {
+        messageRow($('stalls-table').tBodies[0], 6, `/stalls unavailable: ${e.message}`);
       }
     });
     // Keeps "Ns ago" counting while a request hangs.

@@ -68,22 +68,22 @@ void Connection::start() {
 
 void Connection::on_readable_cb(evutil_socket_t, short, void* self) {
   auto* connection = static_cast<Connection*>(self);
-  connection->ctx_.loop_clock.on_callback();
+  connection->ctx_.loop_clock.on_callback(Activity::kRead, connection->id_);
   connection->on_readable();
 }
 void Connection::on_writable_cb(evutil_socket_t, short, void* self) {
   auto* connection = static_cast<Connection*>(self);
-  connection->ctx_.loop_clock.on_callback();
+  connection->ctx_.loop_clock.on_callback(Activity::kWrite, connection->id_);
   connection->on_writable();
 }
 void Connection::on_timer_cb(evutil_socket_t, short, void* self) {
   auto* connection = static_cast<Connection*>(self);
-  connection->ctx_.loop_clock.on_callback();
+  connection->ctx_.loop_clock.on_callback(Activity::kTimer, connection->id_);
   connection->on_timer();
 }
 void Connection::on_write_timeout_cb(evutil_socket_t, short, void* self) {
   auto* connection = static_cast<Connection*>(self);
-  connection->ctx_.loop_clock.on_callback();
+  connection->ctx_.loop_clock.on_callback(Activity::kTimer, connection->id_);
   connection->on_write_timeout();
 }
 
@@ -194,6 +194,7 @@ bool Connection::process_input(uint64_t read_at_ns) {
     in_begin_ += frame.frame_size;
     ctx_.metrics.traffic.frames_in_total.add();
     ++traffic_.frames_in;
+    traffic_.last_frame_ns = read_at_ns;
     took = true;
     handle_frame(frame.payload, read_at_ns);
   }
@@ -267,6 +268,7 @@ bool Connection::should_pause_reading() const noexcept {
 }
 
 void Connection::pause_reading() {
+  if (paused_since_ns_ == 0) paused_since_ns_ = monotonic_ns();  // a pause is rare: not per frame
   if (over_pending_bound()) {
     paused_by_backpressure_ = true;
     ctx_.metrics.traffic.backpressure_pauses_total.add();
@@ -311,6 +313,7 @@ void Connection::flush() {
   set_writing(result == OutQueue::Flush::kBlocked);
   if (paused_by_backpressure_ && out_.pending_bytes() <= ctx_.options.max_pending / 2) {
     paused_by_backpressure_ = false;
+    end_pause_if_reading_may_resume();
     if (!peer_eof_ && !input_on_hold() && !paused_by_budget_) set_reading(true);
   }
   // A holder that wrote its queue down is no longer among the biggest: it
@@ -343,7 +346,19 @@ void Connection::stop_io() noexcept {
 void Connection::leave_output_budget_pause() noexcept {
   if (!paused_by_budget_) return;
   paused_by_budget_ = false;
+  end_pause_if_reading_may_resume();
   ctx_.output_budget.on_resume();
+}
+
+// Both pauses over: the time paused joins the connection's total.
+void Connection::end_pause_if_reading_may_resume() noexcept {
+  if (paused_since_ns_ == 0 || paused_by_backpressure_ || paused_by_budget_) return;
+  traffic_.paused_ns += monotonic_ns() - paused_since_ns_;
+  paused_since_ns_ = 0;
+}
+
+uint64_t Connection::session_seq() const noexcept {
+  return session_ ? session_->seq : 0;
 }
 
 void Connection::set_reading(bool on) noexcept {

@@ -98,6 +98,14 @@ class Connection final : public SessionHolder, public StoreWaiter {
   // Per-connection traffic, for the /connections listing.
   using Traffic = ConnectionTraffic;
   const Traffic& traffic() const noexcept { return traffic_; }
+  // For /connections (reactor thread, when asked): seconds paused by
+  // back-pressure so far (the current pause included), the socket, the
+  // session's seq (0 without a session).
+  uint64_t paused_ns(uint64_t now_ns) const noexcept {
+    return traffic_.paused_ns + (paused_since_ns_ != 0 ? now_ns - paused_since_ns_ : 0);
+  }
+  int fd() const noexcept { return fd_.get(); }
+  uint64_t session_seq() const noexcept;
 
   // The owner's slot index, kept here so removal is O(1).
   size_t slot = 0;
@@ -165,6 +173,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void requeue_read() noexcept;
   void stop_io() noexcept;
   void leave_output_budget_pause() noexcept;
+  void end_pause_if_reading_may_resume() noexcept;
   void set_writing(bool on) noexcept;
 
   ReactorContext& ctx_;
@@ -218,8 +227,9 @@ class Connection final : public SessionHolder, public StoreWaiter {
   std::optional<PendingStoreResume> pending_store_resume_;
 
   OutQueue out_;
-  Session* session_ = nullptr;  // from READY until the session detaches or ends
-  uint64_t created_ns_;         // when the client connected (kept across a hand-off)
+  Session* session_ = nullptr;    // from READY until the session detaches or ends
+  uint64_t created_ns_;           // when the client connected (kept across a hand-off)
+  uint64_t paused_since_ns_ = 0;  // reading paused by back-pressure since (0: not paused)
   Traffic traffic_;
 };
 

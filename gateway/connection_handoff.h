@@ -32,6 +32,8 @@ namespace flux {
 // the connection.
 struct ConnectionTraffic {
   uint64_t frames_in = 0, frames_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t last_frame_ns = 0;  // when the last whole frame was read (0: none yet)
+  uint64_t paused_ns = 0;      // reading paused by back-pressure, ended pauses
 };
 
 struct ConnectionHandoff {

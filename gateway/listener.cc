@@ -82,12 +82,12 @@ void Listener::close() noexcept {
 
 void Listener::on_acceptable_cb(evutil_socket_t, short, void* self) {
   auto* listener = static_cast<Listener*>(self);
-  listener->clock_.on_callback();
+  listener->clock_.on_callback(Activity::kAccept);
   listener->on_acceptable();
 }
 void Listener::on_resume_cb(evutil_socket_t, short, void* self) {
   auto* listener = static_cast<Listener*>(self);
-  listener->clock_.on_callback();
+  listener->clock_.on_callback(Activity::kAccept);
   listener->resume();
 }
 

@@ -14,7 +14,11 @@ void LoopClock::close_iteration() noexcept {
     metrics_.loop.poll_ns_total.add(poll_ns);
     metrics_.loop.busy_ns_total.add(busy_ns);
     metrics_.loop.iterations_total.add();
+    // The watchdog pairs the end of this iteration with its start.
+    if (captured_) metrics_.activity.closed_busy_ns.store(returned, std::memory_order_relaxed);
   }
+  metrics_.activity.set(Activity::kPoll);
+  metrics_.activity.poll_since_ns.store(now, std::memory_order_release);
   started_ = true;
   poll_started_ns_ = now;
   captured_ = false;

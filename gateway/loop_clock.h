@@ -15,6 +15,11 @@
 // before it is sub-microsecond), and before_poll() reads it once to close
 // the previous iteration. Both readings are one clock: busy + poll = wall.
 //
+// It also keeps the reactor's activity word (metrics/loop_activity.h):
+// every callback says what it is doing as it enters (one relaxed store),
+// before_poll() says `poll`, and the two instants above are published for
+// the stall watchdog (one store each per iteration, of values read anyway).
+//
 // Thread contract: loop thread only.
 
 #include <event2/event.h>
@@ -34,14 +39,26 @@ class LoopClock {
   void before_poll() noexcept {
     if constexpr (kMetricsEnabled) close_iteration();
   }
-  // Call first thing in every callback; only the first per iteration reads.
-  void on_callback() noexcept {
-    if (kMetricsEnabled && !captured_) capture_poll_return();
+  // Call first thing in every callback, saying what it does (and for which
+  // connection); only the first per iteration reads the clock.
+  void on_callback(Activity activity, uint64_t connection_id = 0) noexcept {
+    if constexpr (kMetricsEnabled) {
+      metrics_.activity.set(activity, connection_id);
+      if (!captured_) capture_poll_return();
+    }
+  }
+  // Work between iterations that is not a callback (reaping).
+  void doing(Activity activity) noexcept {
+    if constexpr (kMetricsEnabled) metrics_.activity.set(activity);
   }
 
  private:
   void close_iteration() noexcept;
-  void capture_poll_return() noexcept { poll_returned_ns_ = monotonic_ns(), captured_ = true; }
+  void capture_poll_return() noexcept {
+    poll_returned_ns_ = monotonic_ns();
+    captured_ = true;
+    metrics_.activity.busy_since_ns.store(poll_returned_ns_, std::memory_order_release);
+  }
 
   ReactorMetrics& metrics_;
   uint64_t poll_started_ns_ = 0;

@@ -18,6 +18,7 @@
 #include "gateway/options.h"
 #include "gateway/reactor.h"
 #include "gateway/reactor_group.h"
+#include "gateway/reactor_handle.h"
 #include "gateway/service_notifier.h"
 #include "metrics/metrics_server.h"
 
@@ -34,22 +35,16 @@ flux::MetricsServerConfig metrics_config(const flux::Options& options) {
   config.node_id = options.node_id;
   config.session_store = options.session_store.redis;
   config.block_size_bytes = flux::BufferPool::block_size_for(options.max_frame);
+  config.stall_threshold = options.stall_threshold;
+  config.profile_hz = options.profile_hz;
+  config.on_stall = flux::log_stall;
   return config;
 }
 
-// What the metrics thread may reach of each reactor: its metrics block
-// (atomics, read directly) and its connection listing (built on the
-// reactor's own thread, by message).
+// What the metrics thread may reach of each reactor (gateway/reactor_handle.h).
 std::vector<flux::ReactorHandle> metrics_handles(const flux::ReactorGroup& group) {
   std::vector<flux::ReactorHandle> out;
-  for (size_t i = 0; i < group.size(); ++i) {
-    flux::Reactor* reactor = &group.reactor(i);
-    out.push_back({reactor->label(), &reactor->metrics(),
-                   [reactor](std::function<void(std::vector<flux::ConnectionInfo>)> done) {
-                     reactor->post(
-                         [reactor, done = std::move(done)] { done(reactor->list_connections()); });
-                   }});
-  }
+  for (size_t i = 0; i < group.size(); ++i) out.push_back(flux::metrics_handle(group.reactor(i)));
   return out;
 }
 

@@ -49,6 +49,10 @@ struct Options {
   uint64_t replay_bytes = 1024 * 1024;
   uint64_t replay_memory = 256ull * 1024 * 1024;
   Millis resume_window{30'000};
+  // The loop watchdog (metrics/stall_watchdog.h): an iteration busy longer
+  // than this is a stall (0 = off); activity samples per second (0 = off).
+  Millis stall_threshold{50};
+  unsigned profile_hz = 97;
   unsigned reactors = 1;      // 0 = auto: one per online CPU
   unsigned read_budget = 16;  // reads per connection per wakeup
   // Bytes per connection per wakeup; a loop turn reads at most

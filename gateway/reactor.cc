@@ -146,6 +146,9 @@ bool Reactor::listen(uint16_t port, bool reuse_port, std::string& error) {
 
 void Reactor::run() {
   while (!drained()) run_once(true);
+  // Close the last iteration: a loop that has ended is not busy (the stall
+  // watchdog would otherwise see it stuck in its last callback forever).
+  loop_clock_.before_poll();
 }
 
 // Done when shut down and empty, with no connection on its way here, and
@@ -175,7 +178,11 @@ void Reactor::run_once(bool block) {
   context_.read_this_turn = 0;
   context_.slow_closes_this_turn = 0;
   event_base_loop(base_.get(), block ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
-  if (store_) store_->send_turn_batch();  // the turn's frames: one command to the store
+  if (store_) {
+    loop_clock_.doing(Activity::kStore);
+    store_->send_turn_batch();  // the turn's frames: one command to the store
+  }
+  loop_clock_.doing(Activity::kReap);
   connections_.reap_closed();
   relieve_output_budget();
   sessions_.reap();
@@ -194,7 +201,7 @@ void Reactor::request_shutdown() noexcept {
 
 void Reactor::on_shutdown_cb(evutil_socket_t, short, void* self) {
   auto* reactor = static_cast<Reactor*>(self);
-  reactor->loop_clock_.on_callback();
+  reactor->loop_clock_.on_callback(Activity::kShutdown);
   reactor->begin_shutdown();
 }
 
@@ -206,7 +213,7 @@ void Reactor::arm_tick() {
 
 void Reactor::on_tick_cb(evutil_socket_t, short, void* self) {
   auto* reactor = static_cast<Reactor*>(self);
-  reactor->loop_clock_.on_callback();
+  reactor->loop_clock_.on_callback(Activity::kTick);
   reactor->on_tick();
 }
 
@@ -234,6 +241,14 @@ void Reactor::on_tick() {
 
 std::vector<ConnectionInfo> Reactor::list_connections() const {
   return connection_rows(connections_, label_);
+}
+
+std::vector<ConnectionInfo> Reactor::list_connections(size_t begin, size_t count) const {
+  return connection_rows(connections_, label_, begin, count);
+}
+
+std::string Reactor::connection_peer(uint64_t id) const {
+  return flux::connection_peer(connections_, id);
 }
 
 void Reactor::begin_shutdown() {

@@ -92,11 +92,19 @@ class Reactor final : public ConnectionRouter {
   // only cross-thread entry besides shutdown (a mutex-guarded queue and one
   // libevent wake-up); never used on the data path.
   void post(std::function<void()> task) { tasks_.post(std::move(task)); }
+  // Reactor thread only: runs `task` in a later iteration, after a poll.
+  void post_next_turn(std::function<void()> task) { tasks_.post_next_turn(std::move(task)); }
 
   // Reactor thread only: a copy of every open connection's figures.
   std::vector<ConnectionInfo> list_connections() const;
+  // The same for rows [begin, begin + count) of the registry's order.
+  std::vector<ConnectionInfo> list_connections(size_t begin, size_t count) const;
 
   const ReactorMetrics& metrics() const noexcept { return metrics_; }
+  // The group the stall watchdog writes (its thread is that group's one writer).
+  WatchdogMetrics& watchdog_metrics() noexcept { return metrics_.watchdog; }
+  // Reactor thread only: the peer of connection `id`, "" if it is gone.
+  std::string connection_peer(uint64_t id) const;
   const std::string& label() const noexcept { return label_; }
   size_t connection_count() const noexcept { return connections_.size(); }
 

@@ -245,7 +245,7 @@ void RedisSessionStore::forget(StoreWaiter& waiter) noexcept {
 
 void RedisSessionStore::on_reply_cb(redisAsyncContext*, void* reply, void* self) {
   auto* store = static_cast<RedisSessionStore*>(self);
-  store->deps_.loop_clock.on_callback();
+  store->deps_.loop_clock.on_callback(Activity::kStore);
   store->on_reply(reply);
 }
 
@@ -335,7 +335,7 @@ void RedisSessionStore::answer_resume(StoreWaiter& waiter, void* reply) {
 
 void RedisSessionStore::on_event_cb(redisAsyncContext*, void* reply, void* self) {
   auto* store = static_cast<RedisSessionStore*>(self);
-  store->deps_.loop_clock.on_callback();
+  store->deps_.loop_clock.on_callback(Activity::kStore);
   store->on_event(reply);
 }
 

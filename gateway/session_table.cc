@@ -194,7 +194,7 @@ void SessionTable::enforce_memory_budget(Session& writing) noexcept {
 void SessionTable::on_expiry_cb(evutil_socket_t, short, void* arg) {
   auto* session = static_cast<Session*>(arg);
   SessionTable& table = session->table;
-  table.deps_.loop_clock.on_callback();
+  table.deps_.loop_clock.on_callback(Activity::kSession);
   table.deps_.metrics.expired_total.add();
   table.discard(*session);  // freed later by reap(), not inside its own callback
 }

@@ -27,6 +27,7 @@
 #include "common/protocol_enums.h"
 #include "common/proxy_header_error.h"
 #include "common/store_error.h"
+#include "metrics/loop_activity.h"
 #include "metrics/metric_def.h"
 
 namespace flux {
@@ -44,6 +45,8 @@ template <>
 inline constexpr size_t kEnumCount<ProxyHeaderError> = kProxyHeaderErrorCount;
 template <>
 inline constexpr size_t kEnumCount<StoreError> = kStoreErrorCount;
+template <>
+inline constexpr size_t kEnumCount<Activity> = kActivityCount;
 
 }  // namespace flux
 
@@ -120,6 +123,21 @@ inline constexpr size_t kEnumCount<StoreError> = kStoreErrorCount;
   X(involuntary_switches_total, kCounter, label("kind", "involuntary"),                            \
     "flux_context_switches_total", "")
 
+// ReactorMetrics::watchdog, /stats "watchdog": what the stall watchdog and
+// the loop profile (metrics/stall_watchdog.h) saw of this reactor's activity
+// word (metrics/loop_activity.h). Their one writer is the watchdog thread,
+// not the reactor.
+#define FLUX_WATCHDOG_METRICS(X)                                                                   \
+  X(stalls_total, kCounter, by<Activity>("activity"), "flux_loop_stalls_total",                   \
+    "Loop stalls (an iteration busy longer than --stall-threshold), by what the loop was doing "   \
+    "when the watchdog saw it.")                                                                   \
+  X(stall_duration, kHistogram, kUnlabelled, "flux_loop_stall_duration_seconds",                  \
+    "Duration of each loop stall, recorded when it ends.")                                         \
+  X(activity_samples_total, kCounter, by<Activity>("activity"),                                    \
+    "flux_loop_activity_samples_total",                                                            \
+    "Samples of the loop's activity word at --profile-hz: rate() of one activity over the sum "    \
+    "is the share of the loop's time it takes.")
+
 // ReactorMetrics::sessions, /stats "sessions".
 #define FLUX_SESSION_METRICS(X)                                                                    \
   X(attached, kGauge, label("state", "attached"), "flux_sessions",                                 \
@@ -176,6 +194,7 @@ inline constexpr size_t kEnumCount<StoreError> = kStoreErrorCount;
   G(traffic, TrafficMetrics, TrafficSnapshot, FLUX_TRAFFIC_METRICS)                                \
   G(pool, PoolMetrics, PoolSnapshot, FLUX_POOL_METRICS)                                            \
   G(loop, LoopMetrics, LoopSnapshot, FLUX_LOOP_METRICS)                                            \
+  G(watchdog, WatchdogMetrics, WatchdogSnapshot, FLUX_WATCHDOG_METRICS)                            \
   G(sessions, SessionMetrics, SessionSnapshot, FLUX_SESSION_METRICS)                              \
   G(session_store, StoreMetrics, StoreSnapshot, FLUX_STORE_METRICS)
 

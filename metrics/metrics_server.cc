@@ -26,36 +26,76 @@ double unix_now() {
 }
 
 nlohmann::json row_json(const ConnectionInfo& c) {
-  return {{"id", c.id},
-          {"reactor", c.reactor},
-          {"peer", c.peer},
-          {"state", c.state},
-          {"age_seconds", c.age_seconds},
-          {"frames_in", c.frames_in},
-          {"frames_out", c.frames_out},
-          {"bytes_in", c.bytes_in},
-          {"bytes_out", c.bytes_out},
-          {"bytes_pending", c.bytes_pending}};
+  nlohmann::json row = {{"id", c.id},
+                        {"reactor", c.reactor},
+                        {"peer", c.peer},
+                        {"state", c.state},
+                        {"age_seconds", c.age_seconds},
+                        {"idle_seconds", c.idle_seconds},
+                        {"frames_in", c.frames_in},
+                        {"frames_out", c.frames_out},
+                        {"bytes_in", c.bytes_in},
+                        {"bytes_out", c.bytes_out},
+                        {"bytes_pending", c.bytes_pending},
+                        {"paused_seconds", c.paused_seconds},
+                        {"seq", c.seq}};
+  if (c.tcp) {
+    const TcpInfo& t = *c.tcp;
+    row["tcp"] = {{"rtt_seconds", t.rtt_seconds},
+                  {"rttvar_seconds", t.rttvar_seconds},
+                  {"retransmits", t.retransmits},
+                  {"unacked", t.unacked},
+                  {"cwnd", t.cwnd}};
+    row["tcp"]["delivery_rate_bytes_per_second"] =
+        t.delivery_rate_bytes_per_second ? nlohmann::json(*t.delivery_rate_bytes_per_second)
+                                         : nlohmann::json();
+  } else {
+    row["tcp"] = nullptr;
+  }
+  return row;
 }
 
-// Orders rows "busiest first" by the chosen key; false for an unknown key.
-bool sort_rows(std::vector<ConnectionInfo>& rows, const std::string& key) {
-  auto by = [&rows](auto field) {
-    std::stable_sort(
-        rows.begin(), rows.end(),
-        [field](const ConnectionInfo& a, const ConnectionInfo& b) { return field(a) > field(b); });
-  };
-  if (key == "pending")
-    by([](const ConnectionInfo& c) { return c.bytes_pending; });
-  else if (key == "age")
-    by([](const ConnectionInfo& c) { return c.age_seconds; });
-  else if (key == "bytes_in")
-    by([](const ConnectionInfo& c) { return c.bytes_in; });
-  else if (key == "bytes_out")
-    by([](const ConnectionInfo& c) { return c.bytes_out; });
-  else
-    return false;
-  return true;
+// The sort keys of /connections and the figure each orders by ("busiest"
+// first: descending; ties by reactor and id, so that pages are stable).
+struct SortKey {
+  const char* name;
+  double (*of)(const ConnectionInfo&);
+};
+constexpr SortKey kSortKeys[] = {
+    {"pending", [](const ConnectionInfo& c) { return double(c.bytes_pending); }},
+    {"age", [](const ConnectionInfo& c) { return c.age_seconds; }},
+    {"idle", [](const ConnectionInfo& c) { return c.idle_seconds; }},
+    {"rtt", [](const ConnectionInfo& c) { return c.tcp ? c.tcp->rtt_seconds : -1.0; }},
+    {"frames_in", [](const ConnectionInfo& c) { return double(c.frames_in); }},
+    {"frames_out", [](const ConnectionInfo& c) { return double(c.frames_out); }},
+    {"bytes_in", [](const ConnectionInfo& c) { return double(c.bytes_in); }},
+    {"bytes_out", [](const ConnectionInfo& c) { return double(c.bytes_out); }},
+    {"paused", [](const ConnectionInfo& c) { return c.paused_seconds; }},
+    {"seq", [](const ConnectionInfo& c) { return double(c.seq); }},
+};
+constexpr const char* kSortNames =
+    "pending, age, idle, rtt, frames_in, frames_out, bytes_in, bytes_out, paused, seq";
+constexpr const char* kStates[] = {"handshake", "ready", "closing"};
+
+const SortKey* find_sort(const std::string& name) {
+  for (const SortKey& key : kSortKeys)
+    if (name == key.name) return &key;
+  return nullptr;
+}
+
+void sort_rows(std::vector<ConnectionInfo>& rows, const SortKey& key) {
+  std::sort(rows.begin(), rows.end(), [&key](const ConnectionInfo& a, const ConnectionInfo& b) {
+    const double fa = key.of(a), fb = key.of(b);
+    if (fa != fb) return fa > fb;
+    if (a.reactor != b.reactor) return a.reactor < b.reactor;
+    return a.id < b.id;
+  });
+}
+
+bool parse_count(const std::string& text, uint64_t& out) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc{} && end == text.data() + text.size();
 }
 
 HttpFrontConfig front_config(const MetricsServerConfig& config) {
@@ -78,6 +118,21 @@ HttpResponse content(std::string body, std::string type, bool no_store = false) 
   return res;
 }
 
+std::vector<WatchedReactor> watched(const std::vector<ReactorHandle>& reactors) {
+  std::vector<WatchedReactor> out;
+  for (const ReactorHandle& r : reactors)
+    if (r.watchdog) out.push_back({r.label, r.metrics, r.watchdog, r.describe_connection});
+  return out;
+}
+
+StallWatchdogConfig watchdog_config(const MetricsServerConfig& config) {
+  StallWatchdogConfig out;
+  out.threshold = config.stall_threshold;
+  out.profile_hz = config.profile_hz;
+  out.on_stall = config.on_stall;
+  return out;
+}
+
 HttpResponse error_response(int status, std::string body) {
   HttpResponse res = content(std::move(body), "text/plain");
   res.status = status;
@@ -90,6 +145,7 @@ MetricsServer::MetricsServer(MetricsServerConfig config, std::vector<ReactorHand
     : config_(std::move(config)),
       reactors_(std::move(reactors)),
       http_(std::make_unique<HttpFront>(front_config(config_))),
+      watchdog_(std::make_unique<StallWatchdog>(watchdog_config(config_), watched(reactors_))),
       started_ns_(monotonic_ns()) {}
 
 MetricsServer::~MetricsServer() {
@@ -105,6 +161,7 @@ bool MetricsServer::start(std::string& error) {
     name_this_thread("flux-sampler");
     sample_loop();
   });
+  watchdog_->start();
   return true;
 }
 
@@ -117,6 +174,7 @@ void MetricsServer::stop() {
   sampler_wake_.notify_all();
   if (http_) http_->stop();
   if (sampler_thread_.joinable()) sampler_thread_.join();
+  watchdog_->stop();
 }
 
 void MetricsServer::install_routes() {
@@ -128,6 +186,10 @@ void MetricsServer::install_routes() {
   http.route("/stats", Run::kWorker, [this](const HttpRequest& req) {
     const bool pretty = req.has_param("pretty") && req.param("pretty") != "0";
     return content(stats_json(pretty), "application/json", /*no_store=*/true);
+  });
+  http.route("/stalls", Run::kWorker, [this](const HttpRequest& req) {
+    const bool pretty = req.has_param("pretty") && req.param("pretty") != "0";
+    return content(stalls_json(pretty), "application/json", /*no_store=*/true);
   });
   // On the IO thread: a few atomic loads, answered whatever the pool is doing.
   http.route("/healthz", Run::kIoThread, [this](const HttpRequest&) {
@@ -146,18 +208,29 @@ void MetricsServer::install_routes() {
 }
 
 HttpResponse MetricsServer::connections_response(const HttpRequest& req) const {
-  size_t limit = kDefaultListing;
-  if (req.has_param("limit")) {
-    const std::string text = req.param("limit");
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-    if (ec != std::errc{} || end != text.data() + text.size())
-      return error_response(400, "limit: expected a number\n");
-    limit = std::min(limit, kMaxListing);
+  ConnectionQuery query;
+  auto number = [&req](const char* name, uint64_t& out) {
+    if (!req.has_param(name)) return true;
+    return parse_count(req.param(name), out);
+  };
+  uint64_t limit = kDefaultListing, offset = 0, min_pending = 0;
+  if (!number("limit", limit)) return error_response(400, "limit: expected a number\n");
+  if (!number("offset", offset)) return error_response(400, "offset: expected a number\n");
+  if (!number("min_pending", min_pending))
+    return error_response(400, "min_pending: expected a number of bytes\n");
+  query.limit = std::min<uint64_t>(limit, kMaxListing);
+  query.offset = offset;
+  query.min_pending = min_pending;
+  if (req.has_param("sort")) query.sort = req.param("sort");
+  if (!find_sort(query.sort))
+    return error_response(400, std::string("sort: one of ") + kSortNames + "\n");
+  if (req.has_param("state")) {
+    query.state = req.param("state");
+    if (std::none_of(std::begin(kStates), std::end(kStates),
+                     [&](const char* s) { return query.state == s; }))
+      return error_response(400, "state: one of handshake, ready, closing\n");
   }
-  const std::string sort = req.has_param("sort") ? req.param("sort") : "pending";
-  if (std::vector<ConnectionInfo> probe; !sort_rows(probe, sort))
-    return error_response(400, "sort: one of pending, age, bytes_in, bytes_out\n");
-  auto body = connections_json(limit, sort);
+  auto body = connections_json(query);
   if (!body) return error_response(503, "a reactor did not answer in time\n");
   return content(std::move(*body), "application/json", /*no_store=*/true);
 }
@@ -209,6 +282,10 @@ std::string MetricsServer::stats_json(bool pretty) const {
   return build_stats_json(in).dump(pretty ? 2 : -1);
 }
 
+std::string MetricsServer::stalls_json(bool pretty) const {
+  return watchdog_->json(pretty);
+}
+
 std::pair<int, std::string> MetricsServer::health() const {
   if (draining_.load()) return {503, "draining\n"};
   const uint64_t now = monotonic_ns();
@@ -251,6 +328,15 @@ std::string MetricsServer::store_degraded(uint64_t now_ns) const {
 
 std::optional<std::string> MetricsServer::connections_json(size_t limit,
                                                            const std::string& sort) const {
+  ConnectionQuery query;
+  query.limit = limit;
+  query.sort = sort;
+  return connections_json(query);
+}
+
+std::optional<std::string> MetricsServer::connections_json(const ConnectionQuery& query) const {
+  const SortKey* key = find_sort(query.sort);
+  if (!key) return std::nullopt;
   struct Gather {
     std::mutex mutex;
     std::condition_variable done;
@@ -274,18 +360,26 @@ std::optional<std::string> MetricsServer::connections_json(size_t limit,
     return std::nullopt;
   std::vector<ConnectionInfo> rows = std::move(gather->rows);
   lock.unlock();
-  sort_rows(rows, sort);
+  const size_t open = rows.size();
+  std::erase_if(rows, [&query](const ConnectionInfo& c) {
+    return c.bytes_pending < query.min_pending || (!query.state.empty() && c.state != query.state);
+  });
+  sort_rows(rows, *key);
   // Row by row, the same bytes as one json document's dump(): no tree of
   // 10,000 objects is built at once.
-  const size_t shown = std::min(limit, rows.size());
+  const size_t first = std::min<uint64_t>(query.offset, rows.size());
+  const size_t shown = std::min(query.limit, rows.size() - first);
   std::string out = R"({"connections":[)";
-  out.reserve(out.size() + shown * 200);
+  out.reserve(out.size() + shown * 400);
   for (size_t i = 0; i < shown; ++i) {
     if (i > 0) out += ',';
-    out += row_json(rows[i]).dump();
+    out += row_json(rows[first + i]).dump();
   }
-  out += R"(],"sort":)" + nlohmann::json(sort).dump() + R"(,"total":)" +
-         std::to_string(rows.size()) + "}";
+  out += R"(],"sort":)" + nlohmann::json(query.sort).dump() + R"(,"state":)" +
+         (query.state.empty() ? "null" : nlohmann::json(query.state).dump()) + R"(,"offset":)" +
+         std::to_string(query.offset) + R"(,"limit":)" + std::to_string(query.limit) +
+         R"(,"min_pending":)" + std::to_string(query.min_pending) + R"(,"total":)" +
+         std::to_string(rows.size()) + R"(,"open":)" + std::to_string(open) + "}";
   return out;
 }
 

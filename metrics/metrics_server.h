@@ -4,8 +4,9 @@
 //
 //   GET /metrics      Prometheus text format 0.0.4
 //   GET /stats        JSON (docs/stats.md); ?pretty=1 indents
-//   GET /connections  ?limit=N (at most 10,000 rows; "total" counts them
-//                     all)&sort=pending|age|bytes_in|bytes_out
+//   GET /connections  ?state=&sort=&offset=&limit=&min_pending= (at most
+//                     10,000 rows a page; "total" counts the matching ones)
+//   GET /stalls       JSON: the newest loop stalls (metrics/stall_watchdog.h)
 //   GET /healthz      200 while every reactor turned its loop in the last 2 s
 //   GET /             the live dashboard (and its scripts and styles)
 //
@@ -18,7 +19,9 @@
 // listings must not stall them), the others waiting up to listing_deadline
 // and then answered 503 with Retry-After.
 // A sampler thread copies the reactors' metrics once a second into a
-// StatsHistory, from which /stats computes rates and windows.
+// StatsHistory, from which /stats computes rates and windows. A watchdog
+// thread (StallWatchdog) watches the reactors' activity words for stalls
+// and samples them for the loop profile.
 //
 // Reactors are reached only through ReactorHandle: their atomics are read
 // directly; a /connections listing is asked of the reactor itself
@@ -40,6 +43,7 @@
 
 #include "metrics/connection_info.h"
 #include "metrics/reactor_metrics.h"
+#include "metrics/stall_watchdog.h"
 #include "metrics/stats_history.h"
 
 namespace flux {
@@ -54,6 +58,23 @@ struct ReactorHandle {
   // Any thread: delivers this reactor's connection rows to `done` on the
   // reactor's thread (done must be callable from there).
   std::function<void(std::function<void(std::vector<ConnectionInfo>)> done)> list_connections;
+  // The reactor's "watchdog" metric group: written by the watchdog thread
+  // only (null: no watchdog for this reactor).
+  WatchdogMetrics* watchdog = nullptr;
+  // Any thread: the peer of connection `id` ("" if it is gone), delivered to
+  // `done` on the reactor's thread. Optional.
+  std::function<void(uint64_t id, std::function<void(std::string)> done)> describe_connection;
+};
+
+// A /connections request (docs/stats.md): rows whose state is `state` (any
+// if empty) and whose queued output is at least `min_pending`, sorted by
+// `sort` (descending; ties by reactor and id), rows [offset, offset + limit).
+struct ConnectionQuery {
+  std::string state;
+  std::string sort = "pending";
+  uint64_t offset = 0;
+  size_t limit = 100;
+  uint64_t min_pending = 0;
 };
 
 struct MetricsServerConfig {
@@ -75,6 +96,11 @@ struct MetricsServerConfig {
   size_t max_http_connections = 256;
   std::chrono::milliseconds request_deadline{2000};
   size_t handler_threads = 2;
+  // The watchdog (--stall-threshold, 0 = off; --profile-hz, 0 = off) and
+  // what to do with each stall once it is over (the gateway logs it).
+  std::chrono::microseconds stall_threshold{50'000};
+  unsigned profile_hz = 97;
+  std::function<void(const StallRecord&)> on_stall;
 };
 
 class MetricsServer {
@@ -92,6 +118,8 @@ class MetricsServer {
   // The bodies, exposed for in-process tests.
   std::string metrics_text() const;
   std::string stats_json(bool pretty) const;
+  std::string stalls_json(bool pretty) const;
+  const StallWatchdog& watchdog() const noexcept { return *watchdog_; }
   // status 200 or 503, and a body naming any stuck reactor, or "draining".
   std::pair<int, std::string> health() const;
   // Any thread: from now on /healthz answers 503 "draining", so a balancer
@@ -99,6 +127,7 @@ class MetricsServer {
   void begin_draining() noexcept { draining_.store(true); }
   // nullopt if a reactor did not answer within the deadline.
   std::optional<std::string> connections_json(size_t limit, const std::string& sort) const;
+  std::optional<std::string> connections_json(const ConnectionQuery& query) const;
 
  private:
   void install_routes();
@@ -110,6 +139,7 @@ class MetricsServer {
   MetricsServerConfig config_;
   std::vector<ReactorHandle> reactors_;
   std::unique_ptr<HttpFront> http_;
+  std::unique_ptr<StallWatchdog> watchdog_;
   std::thread sampler_thread_;
   std::mutex sampler_mutex_;
   std::condition_variable sampler_wake_;

@@ -3,8 +3,10 @@
 // ReactorSnapshot, a reader's plain copy of them. Both are generated from
 // metrics/metric_table.h: the fields below are its rows.
 //
-// Thread contract: the reactor thread is the ONLY writer; any thread may
-// read (SingleWriterU64, LatencyHistogram: relaxed atomics, no lock).
+// Thread contract: the reactor thread is the ONLY writer (but of the
+// "watchdog" group, whose one writer is the metrics server's watchdog
+// thread); any thread may read (SingleWriterU64, LatencyHistogram: relaxed
+// atomics, no lock).
 //
 // Each group sits on its own cache line so that the metrics thread reading
 // one group does not bounce the line the reactor is writing.
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "metrics/loop_activity.h"
 #include "metrics/metric_def.h"
 #include "metrics/metric_table.h"
 
@@ -60,6 +63,8 @@ FLUX_METRIC_GROUPS(FLUX_COPY_GROUP)
 struct ReactorMetrics {
   FLUX_METRIC_GROUPS(FLUX_LIVE_MEMBER)
   FLUX_LATENCY_METRICS(FLUX_LIVE_FIELD)
+  // What the loop is doing now (not a metric: the watchdog samples it).
+  LoopActivity activity;
 };
 
 // The /stats group of the histograms (ReactorMetrics' own members).

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <type_traits>
 
+#include "metrics/loop_profile.h"
 #include "metrics/metric_table.h"
 
 namespace flux {
@@ -85,6 +86,9 @@ json reactor_block(const ReactorSnapshot& s, const WindowPair& w, const StatsInp
       if (def.kind != MetricKind::kStamp)
         block[std::string(group)][def.stats_key()] = value_json(def, value);
   });
+  block["profile"] = {{"1s", profile_window_json(w.newer1, w.older1)},
+                      {"10s", profile_window_json(w.newer10, w.older10)}};
+  block["watchdog"]["stall_duration"] = latency_json(s.watchdog.stall_duration, nullptr);
   // Latency: since start, and over the last second (the 1 s window).
   json& latency = block[std::string(kLatencyGroup)];
   const bool has_1s = w.newer1 != nullptr;

@@ -12,6 +12,9 @@
 #    flight, so every poll is a real /stats request) and checks the dumped
 #    DOM: uPlot canvases present, data-updates >= 2, #ready-connections
 #    data-raw == clients == total.connections.by_state.ready of a curl of /stats;
+#    the loop profile chart, the recent stalls table (its threshold that of
+#    a curl of /stalls) and the top connections table (min(10, clients)
+#    rows, each with a TCP_INFO rtt);
 # 4. saves OUT_DIR/dashboard.png (1600x1100) and the DOM, logs and /stats;
 # 5. SIGTERMs the gateway (must exit 0) and checks the clients saw only
 #    correct echoes.
@@ -171,12 +174,14 @@ run_chromium "$OUT/chromium-dom.log" --dump-dom >"$OUT/dom.html" ||
   fail "chromium --dump-dom failed (exit $?); see $OUT/chromium-dom.log"
 curl -fsS --max-time 2 "$BASE/stats" >"$OUT/stats.json" || fail "GET /stats failed after the page load"
 
-python3 - "$OUT/dom.html" "$OUT/stats.json" "$CLIENTS" <<'PY' || fail "DOM checks failed (see above; DOM in $OUT/dom.html)"
+curl -fsS --max-time 2 "$BASE/stalls" >"$OUT/stalls.json" || fail "GET /stalls failed after the page load"
+
+python3 - "$OUT/dom.html" "$OUT/stats.json" "$CLIENTS" "$OUT/stalls.json" <<'PY' || fail "DOM checks failed (see above; DOM in $OUT/dom.html)"
 import json
 import sys
 from html.parser import HTMLParser
 
-dom_path, stats_path, clients = sys.argv[1], sys.argv[2], int(sys.argv[3])
+dom_path, stats_path, clients, stalls_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
@@ -190,6 +195,9 @@ class Dom(HTMLParser):
         self.body = {}
         self.uplots = 0
         self.uplot_canvases = 0
+        self.rtt_cells = 0
+        self.rtt_units = True
+        self.in_rtt = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -202,8 +210,16 @@ class Dom(HTMLParser):
             self.uplots += 1
         if tag == "canvas" and any("uplot" in c for c in self.stack):
             self.uplot_canvases += 1
+        if tag == "td" and "rtt" in classes:
+            self.rtt_cells += 1
+            self.in_rtt = True
         if tag not in VOID:
             self.stack.append(classes)
+
+    def handle_data(self, data):
+        if self.in_rtt:
+            self.rtt_units = self.rtt_units and any(u in data for u in ("µs", "ms", "ns"))
+            self.in_rtt = False
 
     def handle_endtag(self, tag):
         if tag not in VOID and self.stack:
@@ -215,6 +231,8 @@ with open(dom_path, encoding="utf-8") as f:
     dom.feed(f.read())
 with open(stats_path) as f:
     stats = json.load(f)
+with open(stalls_path) as f:
+    stalls = json.load(f)
 
 errors = []
 def check(ok, message):
@@ -222,7 +240,19 @@ def check(ok, message):
     if not ok:
         errors.append(message)
 
-check(dom.uplots >= 7, f"{dom.uplots} uPlot charts (.uplot) rendered, want >= 7")
+check(dom.uplots >= 8, f"{dom.uplots} uPlot charts (.uplot) rendered, want >= 8")
+check("chart-profile" in dom.ids, "the loop profile chart (#chart-profile) is on the page")
+stalls_table = dom.ids.get("stalls-table", {})
+check(stalls_table.get("data-threshold") == str(stalls["threshold_seconds"]),
+      f"#stalls-table data-threshold = {stalls_table.get('data-threshold')!r} is /stalls "
+      f"threshold_seconds {stalls['threshold_seconds']}")
+rows = stalls_table.get("data-rows")
+check(rows not in (None, "") and int(rows) >= 0, f"#stalls-table data-rows = {rows!r} (stalls rendered)")
+top = dom.ids.get("busiest-table", {}).get("data-rows")
+check(top not in (None, "") and int(top) == min(10, clients),
+      f"#busiest-table data-rows = {top!r}, want {min(10, clients)} (top connections)")
+check(dom.rtt_cells >= min(10, clients) and dom.rtt_units,
+      f"{dom.rtt_cells} rtt cells with a duration unit (TCP_INFO in the top connections)")
 check(dom.uplot_canvases >= dom.uplots > 0, f"{dom.uplot_canvases} <canvas> inside .uplot")
 updates = int(dom.body.get("data-updates") or 0)
 check(updates >= 2, f"body data-updates = {updates}, want >= 2")

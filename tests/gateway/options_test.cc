@@ -67,6 +67,8 @@ constexpr FlagDefault kSection9[] = {
     {"read-budget", "16"},
     {"max-pending-total", "536870912"},
     {"write-timeout", "10s"},
+    {"stall-threshold", "50ms"},
+    {"profile-hz", "97"},
     {"read-budget-bytes", "65536"},
     {"log-format", "text"},
     {"node-id", "0"},
@@ -85,7 +87,8 @@ bool same(const Options& a, const Options& b) {
          a.read_budget == b.read_budget && a.max_pending_total == b.max_pending_total &&
          a.write_timeout == b.write_timeout && a.read_budget_bytes == b.read_budget_bytes &&
          a.session_store.redis == b.session_store.redis &&
-         a.session_store_timeout == b.session_store_timeout;
+         a.session_store_timeout == b.session_store_timeout &&
+         a.stall_threshold == b.stall_threshold && a.profile_hz == b.profile_hz;
 }
 
 // ----------------------------------------------------------------- defaults
@@ -108,6 +111,8 @@ void expect_protocol_defaults(const Options& o) {
   EXPECT_EQ(o.read_budget, 16u);
   EXPECT_EQ(o.max_pending_total, 536870912u);
   EXPECT_EQ(o.write_timeout, 10s);
+  EXPECT_EQ(o.stall_threshold, 50ms);
+  EXPECT_EQ(o.profile_hz, 97u);
   EXPECT_EQ(o.read_budget_bytes, 65536u);
 }
 
@@ -148,6 +153,8 @@ const std::vector<FlagCase>& every_flag_set() {
       {"max-pending-total", "65536",
        [](const Options& o) { EXPECT_EQ(o.max_pending_total, 65536u); }},
       {"write-timeout", "0", [](const Options& o) { EXPECT_EQ(o.write_timeout, 0ms); }},
+      {"stall-threshold", "1ms", [](const Options& o) { EXPECT_EQ(o.stall_threshold, 1ms); }},
+      {"profile-hz", "0", [](const Options& o) { EXPECT_EQ(o.profile_hz, 0u); }},
       {"read-budget-bytes", "1", [](const Options& o) { EXPECT_EQ(o.read_budget_bytes, 1u); }},
   };
   return cases;
@@ -302,6 +309,9 @@ constexpr BadValue kBadValues[] = {
     {"max-pending-total", "-1"},
     {"write-timeout", "10"},
     {"write-timeout", "-1s"},
+    {"stall-threshold", "50"},
+    {"profile-hz", "10001"},
+    {"profile-hz", "fast"},
     {"read-budget-bytes", "0"},
     {"read-budget-bytes", "64k"},
 };

@@ -90,7 +90,7 @@ json parse_jsonc(const std::string& text, std::string& error) {
 // The document the doc describes, with its shorthand expanded: "total" and
 // each reactor are full reactor blocks, "10s" has the keys of "1s", every
 // latency block those of "echo_latency", and protocol_errors_total every
-// error code.
+// error code (and the same for the profile and watchdog groups).
 json documented_stats(std::string& error) {
   const std::vector<std::string> blocks = doc_blocks(error);
   if (blocks.size() != 2) {
@@ -108,6 +108,14 @@ json documented_stats(std::string& error) {
   errors.erase("...");
   for (int i = 0; i < kErrorCodeCount; ++i)
     errors[std::string(to_string(static_cast<ErrorCode>(i)))] = 0;
+  // The loop profile: "10s" as "1s"; every activity in the sample counts;
+  // the stall durations a latency block.
+  block["profile"]["10s"] = block["profile"]["1s"];
+  json& samples = block["watchdog"]["activity_samples_total"];
+  samples.erase("...");
+  for (size_t i = 0; i < kActivityCount; ++i)
+    samples[std::string(to_string(static_cast<Activity>(i)))] = 0;
+  block["watchdog"]["stall_duration"] = block["latency_seconds"]["echo_latency"];
   top["total"] = block;
   json reactor = block;
   reactor["reactor"] = top["reactors"][0]["reactor"];

@@ -779,6 +779,15 @@ def check_panel_plausibility(chk, title, ref, values, ctx):
                "error codes missing")
     elif title == "Loop lag heatmap":
         expect(len(values) > 5 and all(m.get("le") for m, _ in values), "expected one series per bucket")
+    elif title == "Where the loop's time goes":
+        by = series_by(values, "activity")
+        expect(abs(total - 1) < 0.01, f"activity shares sum to {total}, not 1")
+        expect({"poll", "read", "write", "task", "tick"} <= set(by), "activities missing")
+        expect(by.get("poll", 0) > 0.5, "a gateway echoing a few clients mostly waits in poll")
+    elif title == "Loop stalls / s by activity":
+        expect({"poll", "read", "write", "task"} <= set(series_by(values, "activity")),
+               "every activity is a series")
+        expect(all(v >= 0 for v in vals), "negative stall rate")
 
 
 def label_values_query(prom, definition):
