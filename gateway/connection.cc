@@ -47,6 +47,7 @@ Connection::Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, u
 Connection::~Connection() {
   // The owner destroys only closed connections; close_now released it all.
   if (state_ != ConnState::kClosed) close_now(CloseReason::kShutdown);
+  if (store_requests_ > 0 || pending_store_resume_) ctx_.store->forget(*this);
 }
 
 void Connection::start() {
@@ -93,7 +94,7 @@ void Connection::on_write_timeout_cb(evutil_socket_t, short, void* self) {
 // writes every echo produced, in one go.
 void Connection::on_readable() {
   if (state_ == ConnState::kClosing) return discard_input();
-  if (pending_handoff_) return;  // leaving for the session's reactor
+  if (input_on_hold()) return;  // leaving for the session's reactor, or asking the store
   const uint64_t turn_cap = kTurnReadFactor * ctx_.options.read_budget_bytes;
   if (ctx_.read_this_turn >= turn_cap) return;
   uint64_t byte_budget = std::min(ctx_.options.read_budget_bytes, turn_cap - ctx_.read_this_turn);
@@ -120,8 +121,9 @@ void Connection::on_readable() {
     traffic_.bytes_in += static_cast<uint64_t>(n);
     // The read instant times the echoes (vDSO: no syscall).
     took_frames |= process_input(kMetricsEnabled ? monotonic_ns() : 0);
+    if (unstored_frames_ > 0) send_store_batch();  // one command for the frames of this read
     if (state_ != ConnState::kReady && state_ != ConnState::kHandshake) break;
-    if (pending_handoff_) break;
+    if (input_on_hold()) break;
     if (should_pause_reading()) {
       flush();  // the kernel may take it now; if not, stop reading from this client
       if (state_ == ConnState::kClosed) return;
@@ -181,7 +183,7 @@ void Connection::make_read_room() {
 bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
   if (awaiting_proxy_header_ && !take_proxy_header()) return false;
-  while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) && !pending_handoff_) {
+  while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) && !input_on_hold()) {
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
     ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
     if (frame.kind == ParsedFrame::kNeedMore) break;
@@ -210,6 +212,7 @@ void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
   switch (request.kind) {
     case ReadyRequest::kData: {
       ReplayBuffer::Stored kept = ctx_.sessions.record(*session_, payload);
+      if (session_->stored) hold_for_store(kept.owner ? kept.payload : payload);
       // With replay on, the echo is written from the replay copy; off, from the read block.
       if (kept.owner) return queue({}, std::move(kept.owner), kept.payload, read_at_ns);
       return queue({}, in_block_.share(), payload, read_at_ns);
@@ -218,6 +221,7 @@ void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
       if (!request.ping_has_token) return queue("FLUX_PONG");
       return queue("FLUX_PONG ", in_block_.share(), request.ping_token);
     case ReadyRequest::kBye:
+      if (unstored_frames_ > 0) send_store_batch();  // stored before the session is deleted
       ctx_.sessions.discard(*session_);
       session_ = nullptr;
       queue("FLUX_BYE");
@@ -277,7 +281,7 @@ void Connection::on_output_budget_relieved() noexcept {
   if (!paused_by_budget_) return;
   leave_output_budget_pause();
   const bool live = state_ == ConnState::kHandshake || state_ == ConnState::kReady;
-  if (live && !paused_by_backpressure_ && !peer_eof_ && !pending_handoff_) set_reading(true);
+  if (live && !paused_by_backpressure_ && !peer_eof_ && !input_on_hold()) set_reading(true);
 }
 
 // The write deadline runs while the kernel refuses output, and restarts
@@ -307,7 +311,7 @@ void Connection::flush() {
   set_writing(result == OutQueue::Flush::kBlocked);
   if (paused_by_backpressure_ && out_.pending_bytes() <= ctx_.options.max_pending / 2) {
     paused_by_backpressure_ = false;
-    if (!peer_eof_ && !pending_handoff_ && !paused_by_budget_) set_reading(true);
+    if (!peer_eof_ && !input_on_hold() && !paused_by_budget_) set_reading(true);
   }
   // A holder that wrote its queue down is no longer among the biggest: it
   // reads again even while others keep the reactor over its share.

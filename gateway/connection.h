@@ -23,9 +23,15 @@
 // closing with unread input would send an RST that can destroy the very
 // error message the client should read.
 //
-// The code is in three units: connection.cc (the data path: read, parse,
+// With a session store (--session-store redis://, session_store.h) an echo
+// is written only once the store has its frame: the echoes of one read
+// (and whatever is queued after them) are held in the OutQueue, and the
+// frames go to the store in one command; its answer releases them.
+//
+// The code is in four units: connection.cc (the data path: read, parse,
 // echo, write, back-pressure), connection_handshake.cc (PROXY header,
-// HELLO, RESUME, hand-off between reactors, session events) and
+// HELLO, RESUME, hand-off between reactors, session events),
+// connection_store.cc (the session store's answers) and
 // connection_closing.cc (deadlines, CLOSING, the close).
 //
 // Thread contract: reactor thread only; created and destroyed by the Reactor.
@@ -49,7 +55,7 @@
 
 namespace flux {
 
-class Connection final : public SessionHolder {
+class Connection final : public SessionHolder, public StoreWaiter {
  public:
   Connection(ReactorContext& context, ConnectionOwner& owner, Fd fd, uint64_t id,
              const sockaddr_storage& peer);
@@ -64,6 +70,11 @@ class Connection final : public SessionHolder {
   // SessionHolder: its session was resumed by another connection (or
   // discarded after a replay gap): FLUX_ERROR session-taken-over, CLOSING.
   void on_session_taken_over() override;
+  // StoreWaiter (connection_store.cc).
+  void on_store_persisted(uint64_t release_to) override;
+  void on_store_lost() override;
+  void on_store_failed() override;
+  void on_store_resumed(const StoreResume& answer) override;
   // The reactor's queued output is back under its share of
   // --max-pending-total: a connection paused by it reads again.
   void on_output_budget_relieved() noexcept;
@@ -114,11 +125,19 @@ class Connection final : public SessionHolder {
   // the reactor the directory named answers it, whatever it finds.
   void handle_resume(std::string_view id, uint64_t last_seq, bool may_hand_off = true);
   void hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq);
+  // Input waits while the connection leaves, or while the store answers a resume.
+  bool input_on_hold() const noexcept { return pending_handoff_ || pending_store_resume_; }
   void hand_off_now();
   void become_ready(Session& session);
   void resume_into(Session& session, uint64_t last_seq);
   void refuse_resume(ResumeResult result);
   void handle_ready(std::string_view payload, uint64_t read_at_ns);
+  // Session store (connection_store.cc).
+  void hello();
+  void resume_from_store(std::string_view id, uint64_t last_seq);
+  void hold_for_store(std::string_view echoed) noexcept;
+  void send_store_batch();
+  void after_store_answer();
   void discard_input();
   void on_peer_eof();
 
@@ -179,6 +198,17 @@ class Connection final : public SessionHolder {
   BlockRef in_block_;
   size_t in_begin_ = 0;
   size_t in_end_ = 0;
+
+  // Session store: data frames of this read not yet sent to the store, the
+  // requests awaiting an answer, and a resume the store is deciding.
+  uint64_t unstored_frames_ = 0;
+  unsigned store_requests_ = 0;
+  struct PendingStoreResume {
+    SessionId session_id{};
+    uint64_t last_seq = 0;
+    StoreToken token;
+  };
+  std::optional<PendingStoreResume> pending_store_resume_;
 
   OutQueue out_;
   Session* session_ = nullptr;  // from READY until the session detaches or ends

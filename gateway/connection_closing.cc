@@ -87,6 +87,7 @@ void Connection::begin_closing(CloseReason reason, std::optional<ErrorCode> erro
   if (error) queue_error(*error);
   close_reason_ = reason;
   pending_handoff_.reset();  // a connection that is closing stays and says why
+  if (unstored_frames_ > 0 && session_) send_store_batch();
   set_state(ConnState::kClosing);
   in_block_.reset();  // unparsed input will never be processed now
   in_begin_ = in_end_ = 0;
@@ -113,7 +114,8 @@ void Connection::close_now(CloseReason reason) {
   if (state_ == ConnState::kClosed) return;
   if (state_ == ConnState::kClosing) reason = close_reason_;
   ctx_.metrics.connections.closed_total[static_cast<int>(reason)].add();
-  if (session_) ctx_.sessions.detach(*session_);  // ended without BYE: resumable
+  if (unstored_frames_ > 0 && session_) send_store_batch();  // stored before it detaches
+  if (session_) ctx_.sessions.detach(*session_);             // ended without BYE: resumable
   session_ = nullptr;
   set_state(ConnState::kClosed);
   stop_io();

@@ -26,6 +26,14 @@ char* append_decimal(char* out, char* end, uint64_t n) {
 // (or discarded it after a replay gap).
 void Connection::on_session_taken_over() {
   session_ = nullptr;  // the session belongs to the new connection now
+  // Echoes still waiting for the store: their frames are the new holder's
+  // to replay (if the store has them), never this connection's to send.
+  const uint64_t before = out_.pending_bytes();
+  out_.drop_held();
+  ctx_.metrics.traffic.bytes_queued.sub(before - out_.pending_bytes());
+  note_queue_change(before);
+  unstored_frames_ = 0;
+  ctx_.store_batch.clear();
   begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
 }
 
@@ -57,7 +65,7 @@ void Connection::handle_handshake(std::string_view payload) {
   HandshakeRequest request = decode_handshake(payload);
   switch (request.kind) {
     case HandshakeRequest::kHello:
-      return become_ready(ctx_.sessions.create(*this));
+      return hello();
     case HandshakeRequest::kResume:
       return handle_resume(request.session_id, request.last_seq);
     case HandshakeRequest::kBadVersion:
@@ -79,6 +87,7 @@ void Connection::handle_resume(std::string_view id, uint64_t last_seq, bool may_
   // handed in with is answered here (sessions never move, so the directory
   // cannot send it on again); a later one, after FLUX_INVALID, may name a
   // session of any reactor, as on one reactor.
+  if (outcome.via_store) return resume_from_store(id, last_seq);
   if (outcome.elsewhere && may_hand_off)
     return hand_off_when_flushed(*outcome.elsewhere, id, last_seq);
   if (outcome.elsewhere) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <span>
+#include <string_view>
 
 namespace flux {
 namespace {
@@ -94,6 +95,25 @@ std::string set_max_frame(const std::string& text, Options& o) {
   return "";
 }
 
+// memory, or redis://HOST:PORT (HOST a name or an IPv4 address, PORT 1-65535).
+std::string set_session_store(const std::string& text, Options& o) {
+  if (text == "memory") {
+    o.session_store = {};
+    return "";
+  }
+  constexpr std::string_view kScheme = "redis://";
+  const std::string_view rest =
+      std::string_view(text).substr(text.rfind(kScheme, 0) == 0 ? kScheme.size() : text.size());
+  const auto colon = rest.rfind(':');
+  if (text.rfind(kScheme, 0) != 0 || colon == std::string_view::npos || colon == 0)
+    return "expected memory or redis://HOST:PORT";
+  uint64_t port = 0;
+  if (!parse_uint(std::string(rest.substr(colon + 1)), port) || port == 0 || port > 65535)
+    return "expected a port between 1 and 65535 after the host";
+  o.session_store = {true, std::string(rest.substr(0, colon)), static_cast<uint16_t>(port)};
+  return "";
+}
+
 std::string set_log_format_flag(const std::string& text, Options& o) {
   if (text == "text")
     o.log_format = LogFormat::kText;
@@ -148,6 +168,12 @@ const std::span<const FlagSpec> flag_table() {
          return std::string();
        },
        true},
+      {"session-store", "memory",
+       "where sessions live: memory (this node), or redis://HOST:PORT (any node resumes them)",
+       set_session_store},
+      {"session-store-timeout", "1s",
+       "store answers later than this: the session falls back to node-local (> 0)",
+       positive_duration_setter(&Options::session_store_timeout)},
       {"read-budget", "16", "reads per connection per wakeup (fairness)",
        uint_setter(&Options::read_budget, 1, 1024)},
       {"log-format", "text", "log lines as text, or json (one object per line)",

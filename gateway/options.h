@@ -23,6 +23,13 @@ using Millis = std::chrono::milliseconds;
 // stays short however many clients flood at once.
 inline constexpr uint64_t kTurnReadFactor = 64;
 
+// --session-store: where sessions live (docs/protocol.md, "Clusters").
+struct SessionStoreAddress {
+  bool redis = false;  // false: memory, in this node only
+  std::string host;    // redis://HOST:PORT
+  uint16_t port = 6379;
+};
+
 struct Options {
   uint16_t port = 9090;  // 0 = let the kernel pick a free port
   uint16_t metrics_port = 9100;
@@ -50,6 +57,8 @@ struct Options {
   LogFormat log_format = LogFormat::kText;
   uint16_t node_id = 0;         // cluster: the first 4 hex digits of every session id
   bool proxy_protocol = false;  // every connection starts with a PROXY v2 header
+  SessionStoreAddress session_store;
+  Millis session_store_timeout{1'000};  // > 0: a store answer later than this counts as none
 };
 
 // The largest control frame a client may need to send:

@@ -103,6 +103,29 @@ void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view
     head_ = frame;
   tail_ = frame;
   pending_bytes_ += frame->size();
+  ++pushed_;
+  ++queued_frames_;
+}
+
+void OutQueue::drop_held() noexcept {
+  if (hold_from_ == kNoHold) return;
+  uint64_t number = pushed_ - queued_frames_;
+  OutFrame* keep_last = nullptr;  // the last frame that may still go
+  for (OutFrame* f = head_; f && number < hold_from_; f = f->next, ++number) keep_last = f;
+  OutFrame* drop = keep_last ? keep_last->next : head_;
+  if (keep_last)
+    keep_last->next = nullptr;
+  else
+    head_ = nullptr;
+  tail_ = keep_last;
+  while (drop) {
+    OutFrame* next = drop->next;
+    pending_bytes_ -= drop->size();
+    --queued_frames_;
+    nodes_.release(drop);
+    drop = next;
+  }
+  hold_from_ = kNoHold;
 }
 
 OutQueue::Flush OutQueue::flush(int fd, FlushTally& tally) {
@@ -112,7 +135,9 @@ OutQueue::Flush OutQueue::flush(int fd, FlushTally& tally) {
     iovec iov[kMaxIov];
     int count = 0;
     size_t skip = head_sent_;
-    for (OutFrame* f = head_; f && count + 2 <= kMaxIov; f = f->next, skip = 0) {
+    uint64_t number = pushed_ - queued_frames_;  // of head_
+    for (OutFrame* f = head_; f && count + 2 <= kMaxIov && number < hold_from_;
+         f = f->next, skip = 0, ++number) {
       size_t head_skip = skip < f->head_length ? skip : f->head_length;
       if (head_skip < f->head_length)
         iov[count++] = {f->head.data() + head_skip, f->head_length - head_skip};
@@ -120,6 +145,7 @@ OutQueue::Flush OutQueue::flush(int fd, FlushTally& tally) {
       if (tail_skip < f->tail_length)
         iov[count++] = {const_cast<std::byte*>(f->tail) + tail_skip, f->tail_length - tail_skip};
     }
+    if (count == 0) return Flush::kDrained;  // what is left is held (echo after persist)
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<size_t>(count);
@@ -153,6 +179,7 @@ void OutQueue::consume(size_t written, FlushTally& tally) noexcept {
     if (!head_) tail_ = nullptr;
     head_sent_ = 0;
     nodes_.release(done);
+    --queued_frames_;
     ++tally.frames;
   }
   // Zero-length frames still carry 4 header bytes, so no frame is left
@@ -168,6 +195,8 @@ void OutQueue::clear() noexcept {
   tail_ = nullptr;
   head_sent_ = 0;
   pending_bytes_ = 0;
+  queued_frames_ = 0;
+  hold_from_ = kNoHold;
 }
 
 }  // namespace flux

@@ -17,6 +17,7 @@
 //
 // Thread contract: reactor thread only.
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -115,6 +116,26 @@ class OutQueue {
   bool empty() const noexcept { return head_ == nullptr; }
   uint64_t pending_bytes() const noexcept { return pending_bytes_; }
 
+  // Echo after persist (session_store.h): frames can be held back, in
+  // order, until the store has what they answer. Frames are numbered by
+  // push order; those numbered hold_from() or later wait, unwritten (and
+  // still count in pending_bytes, so back-pressure bounds them).
+  static constexpr uint64_t kNoHold = UINT64_MAX;
+  uint64_t pushed() const noexcept { return pushed_; }
+  // Holds the next frame pushed and all after it (if nothing is held yet).
+  void hold_from_next() noexcept {
+    if (hold_from_ == kNoHold) hold_from_ = pushed_;
+  }
+  // Frames numbered below `index` may go; frames at or after it stay held.
+  void release_to(uint64_t index) noexcept {
+    if (hold_from_ == kNoHold) return;
+    hold_from_ = index >= pushed_ ? kNoHold : std::max(hold_from_, index);
+  }
+  void release_all() noexcept { hold_from_ = kNoHold; }
+  bool holding() const noexcept { return hold_from_ != kNoHold; }
+  // Forgets every held frame (what they answer was never stored).
+  void drop_held() noexcept;
+
  private:
   // Drops `written` bytes from the front; counts and times whole frames completed.
   void consume(size_t written, FlushTally& tally) noexcept;
@@ -124,6 +145,9 @@ class OutQueue {
   OutFrame* tail_ = nullptr;
   size_t head_sent_ = 0;  // bytes of head_ already written
   uint64_t pending_bytes_ = 0;
+  uint64_t pushed_ = 0;         // frames ever pushed: the next one's number
+  uint64_t queued_frames_ = 0;  // so head_ is number pushed_ - queued_frames_
+  uint64_t hold_from_ = kNoHold;
 };
 
 }  // namespace flux

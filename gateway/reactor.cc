@@ -68,6 +68,7 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       replay_blocks_(kReplayBlockSize, 0, metrics_.pool),
       session_ids_(options_.node_id),
       resume_window_(base_.get(), options_.resume_window),
+      store_(make_store()),
       sessions_({base_.get(),
                  options_,
                  metrics_.sessions,
@@ -76,7 +77,9 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                  resume_window_,
                  loop_clock_,
                  mesh_.directory,
-                 index_}),
+                 index_,
+                 store_.get(),
+                 &metrics_.session_store}),
       discard_scratch_(std::make_unique_for_overwrite<std::byte[]>(kDiscardScratchBytes)),
       output_budget_(options_.max_pending_total),
       context_{base_.get(),
@@ -96,7 +99,9 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
                0,
                0,
                CommonTimeout(base_.get(), Millis{1}),
-               {discard_scratch_.get(), kDiscardScratchBytes}},
+               {discard_scratch_.get(), kDiscardScratchBytes},
+               store_.get(),
+               {}},
       admission_(mesh_.admitted, options_.max_connections, metrics_,
                  {discard_scratch_.get(), kDiscardScratchBytes}),
       connections_(admission_),
@@ -108,6 +113,16 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
       tick_event_(evtimer_new(base_.get(), on_tick_cb, this)) {
   metrics_.loop.last_turn_monotonic_ns.set(monotonic_ns());
   arm_tick();
+}
+
+std::unique_ptr<SessionStore> Reactor::make_store() {
+  if (!options_.session_store.redis) return nullptr;
+  return std::make_unique<SessionStore>(
+      SessionStore::Deps{base_.get(), options_, metrics_.session_store, metrics_.store_round_trip,
+                         loop_clock_, index_, [this](std::string_view id, std::string_view token) {
+                           sessions_.release_lost(id, token);
+                           sessions_.reap();
+                         }});
 }
 
 Reactor::~Reactor() {
@@ -198,6 +213,10 @@ void Reactor::on_tick() {
   blocks_.decay(now);
   replay_blocks_.decay(now);
   frame_nodes_.decay(now);
+  if (store_) {
+    store_->on_tick(now);
+    sessions_.renew_leases(now);
+  }
   rusage usage{};
   if (kMetricsEnabled && getrusage(RUSAGE_THREAD, &usage) == 0) {
     metrics_.loop.voluntary_switches_total.set(static_cast<uint64_t>(usage.ru_nvcsw));

@@ -10,8 +10,9 @@
 // run() returns once the last one has closed (each bounded by --linger).
 //
 // Every 100 ms a tick measures loop lag (how late it fires), samples the
-// thread's context switches (getrusage RUSAGE_THREAD) and stamps the
-// "last turn" that /healthz checks.
+// thread's context switches (getrusage RUSAGE_THREAD), stamps the
+// "last turn" that /healthz checks, and with a session store checks its
+// deadlines and renews the leases of idle sessions.
 //
 // In a group of reactors (ReactorGroup), each has its own listening socket
 // on the shared port (SO_REUSEPORT) and its own everything else; they meet
@@ -51,6 +52,7 @@
 #include "gateway/reactor_context.h"
 #include "gateway/reactor_mesh.h"
 #include "gateway/session_id.h"
+#include "gateway/session_store.h"
 #include "gateway/session_table.h"
 #include "gateway/task_queue.h"
 #include "metrics/connection_info.h"
@@ -129,6 +131,7 @@ class Reactor final : public ConnectionRouter {
   // On the owner: a connection handed over by another member.
   void receive_handoff(ConnectionHandoff handoff);
   bool drained() const noexcept;
+  std::unique_ptr<SessionStore> make_store();
 
   Options options_;
   std::string label_;
@@ -143,6 +146,7 @@ class Reactor final : public ConnectionRouter {
   BufferPool replay_blocks_;
   SessionIdGenerator session_ids_;
   CommonTimeout resume_window_;
+  std::unique_ptr<SessionStore> store_;  // --session-store redis://; null for memory
   SessionTable sessions_;
   std::unique_ptr<std::byte[]> discard_scratch_;
   OutputBudget output_budget_;

@@ -9,6 +9,8 @@
 #include <event2/event.h>
 
 #include <span>
+#include <string_view>
+#include <vector>
 
 #include "gateway/buffer_pool.h"
 #include "gateway/connection_handoff.h"
@@ -23,6 +25,7 @@
 namespace flux {
 
 class Connection;
+class SessionStore;
 class SessionTable;
 
 // The reactor side of a connection's lifetime: a connection reports that it
@@ -63,6 +66,10 @@ struct ReactorContext {
   CommonTimeout retry_soon;  // 1 ms: a close that did not fit this turn
   // Where CLOSING connections read input only to throw it away.
   std::span<std::byte> discard_scratch;
+  // --session-store redis://: this reactor's store (null with memory), and
+  // the payloads of the read being processed, on their way to it.
+  SessionStore* store = nullptr;
+  std::vector<std::string_view> store_batch;
 };
 
 }  // namespace flux

@@ -1,5 +1,7 @@
 #include "gateway/session_table.h"
 
+#include <algorithm>
+
 namespace flux {
 
 Session::Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer::Pools pools,
@@ -9,6 +11,17 @@ Session::Session(SessionTable& owner, const SessionId& session_id, ReplayBuffer:
 SessionTable::~SessionTable() {
   for (auto& [key, session] : sessions_)
     account(-int64_t(session->replay.memory_bytes()), -int64_t(session->replay.frame_bytes()));
+}
+
+// A session the store granted: the directory is not asked (the store
+// decides who holds it; a racing resume on another reactor loses there).
+Session* SessionTable::insert_unclaimed(const SessionId& id, SessionHolder& holder) {
+  auto session = std::make_unique<Session>(*this, id, deps_.pools, deps_.base, on_expiry_cb);
+  Session& ref = *session;
+  sessions_.emplace(view(ref.id), std::move(session));
+  ref.holder = &holder;
+  deps_.metrics.attached.add();
+  return &ref;
 }
 
 Session* SessionTable::insert(const SessionId& id, SessionHolder& holder) {
@@ -41,11 +54,20 @@ SessionTable::ResumeOutcome SessionTable::resume(std::string_view id, uint64_t l
   auto found = sessions_.find(id);
   ResumeOutcome outcome{ResumeResult::kUnknown, nullptr, std::nullopt};
   SessionHolder* previous = nullptr;  // loses the session: told once all is in place
-  if (found == sessions_.end() || found->second->doomed) {
+  const bool here = found != sessions_.end() && !found->second->doomed;
+  if (here && found->second->stored) {
+    outcome.via_store = true;  // the store decides who holds it now
+    return outcome;
+  }
+  if (!here) {
     std::optional<unsigned> owner = deps_.directory.owner(id);
     if (owner && *owner != deps_.reactor_index) {
       outcome.elsewhere = owner;
       return outcome;  // counted by the reactor that completes it
+    }
+    if (deps_.store) {
+      outcome.via_store = true;  // stored, perhaps, by another node or reactor
+      return outcome;
     }
     outcome.result = ResumeResult::kUnknown;
   } else if (Session& session = *found->second;
@@ -82,6 +104,11 @@ SessionHolder* SessionTable::discard_after_gap(Session& session) noexcept {
 
 void SessionTable::detach(Session& session) noexcept {
   if (session.detached || session.doomed) return;
+  if (session.stored) {
+    // The store keeps it for the resume window, for any node to resume.
+    deps_.store->detach(view(session.id), session.token);
+    return drop_local(session);
+  }
   session.holder = nullptr;
   session.detached = true;
   link_detached(session);
@@ -95,6 +122,9 @@ void SessionTable::detach(Session& session) noexcept {
 
 void SessionTable::discard(Session& session) noexcept {
   if (session.doomed) return;
+  if (session.stored) deps_.store->remove(view(session.id), session.token);
+  if (session.stored) unlink_lease(session);
+  session.stored = false;
   session.doomed = true;
   session.expiry.cancel();
   if (session.detached) {
@@ -187,6 +217,119 @@ void SessionTable::unlink_detached(Session& session) noexcept {
     newest_detached_ = session.older;
   session.older = session.newer = nullptr;
   session.detached = false;
+}
+
+// ---------------------------------------------------------- session store
+
+void SessionTable::drop_local(Session& session) noexcept {
+  unlink_lease(session);
+  session.stored = false;  // so that discard() leaves the store alone
+  discard(session);
+}
+
+bool SessionTable::store_new(Session& session, uint64_t now_ns) noexcept {
+  if (!deps_.store) return false;
+  if (!deps_.store->available()) {
+    deps_.store_metrics->fallbacks_total.add();
+    return false;
+  }
+  session.stored = true;
+  session.token = deps_.store->next_token();
+  note_lease_renewed(session, now_ns);
+  return true;
+}
+
+Session& SessionTable::adopt_stored(std::string_view id, const StoreToken& token, uint64_t seq,
+                                    uint64_t last_seq, const StoreFrames& frames,
+                                    SessionHolder& holder) {
+  SessionId session_id{};
+  std::copy(id.begin(), id.end(), session_id.begin());
+  auto found = sessions_.find(id);
+  Session* session = nullptr;
+  SessionHolder* previous = nullptr;
+  if (found != sessions_.end() && !found->second->doomed) {
+    session = found->second.get();
+    previous = session->holder == &holder ? nullptr : session->holder;
+    session->holder = &holder;
+  } else {
+    session = insert_unclaimed(session_id, holder);
+  }
+  session->stored = true;
+  session->token = token;
+  session->seq = seq;
+  const uint64_t memory_before = session->replay.memory_bytes();
+  const uint64_t frames_before = session->replay.frame_bytes();
+  session->replay.clear();
+  if (replay_enabled())
+    for (size_t i = 0; i < frames.size(); ++i) session->replay.append(last_seq + 1 + i, frames[i]);
+  account(int64_t(session->replay.memory_bytes()) - int64_t(memory_before),
+          int64_t(session->replay.frame_bytes()) - int64_t(frames_before));
+  note_lease_renewed(*session, monotonic_ns());
+  if (previous) previous->on_session_taken_over();
+  return *session;
+}
+
+void SessionTable::fall_back(Session& session) noexcept {
+  if (!session.stored) return;
+  unlink_lease(session);
+  session.stored = false;
+  deps_.store_metrics->fallbacks_total.add();
+  // Node-local now: other reactors find it through the directory again.
+  (void)deps_.directory.claim(view(session.id), deps_.reactor_index);
+}
+
+void SessionTable::release_lost(std::string_view id, std::string_view token) {
+  auto found = sessions_.find(id);
+  if (found == sessions_.end()) return;
+  Session& session = *found->second;
+  if (session.doomed || !session.stored || session.token.view() != token) return;
+  SessionHolder* holder = session.holder;
+  drop_local(session);
+  if (holder) holder->on_session_taken_over();
+}
+
+void SessionTable::note_lease_renewed(Session& session, uint64_t now_ns) noexcept {
+  unlink_lease(session);
+  session.lease_renewed_ns = now_ns;
+  link_lease(session);
+}
+
+// Sessions that sent nothing for a while still need their lease: renew the
+// ones due, oldest first, a bounded number per tick.
+void SessionTable::renew_leases(uint64_t now_ns) {
+  constexpr unsigned kMaxPerTick = 4096;
+  const auto every_ns =
+      static_cast<uint64_t>(std::chrono::nanoseconds(SessionStore::kLeaseRenewEvery).count());
+  for (unsigned n = 0; n < kMaxPerTick && oldest_lease_; ++n) {
+    Session& session = *oldest_lease_;
+    if (now_ns - session.lease_renewed_ns < every_ns) return;
+    deps_.store->renew_lease(view(session.id), session.token);
+    note_lease_renewed(session, now_ns);
+  }
+}
+
+void SessionTable::link_lease(Session& session) noexcept {
+  session.lease_older = newest_lease_;
+  session.lease_newer = nullptr;
+  if (newest_lease_)
+    newest_lease_->lease_newer = &session;
+  else
+    oldest_lease_ = &session;
+  newest_lease_ = &session;
+}
+
+void SessionTable::unlink_lease(Session& session) noexcept {
+  const bool linked = session.lease_older || session.lease_newer || oldest_lease_ == &session;
+  if (!linked) return;
+  if (session.lease_older)
+    session.lease_older->lease_newer = session.lease_newer;
+  else
+    oldest_lease_ = session.lease_newer;
+  if (session.lease_newer)
+    session.lease_newer->lease_older = session.lease_older;
+  else
+    newest_lease_ = session.lease_older;
+  session.lease_older = session.lease_newer = nullptr;
 }
 
 void SessionTable::account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept {

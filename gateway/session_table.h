@@ -34,6 +34,7 @@
 #include "gateway/session_directory.h"
 #include "gateway/session_holder.h"
 #include "gateway/session_id.h"
+#include "gateway/session_store.h"
 #include "gateway/timer.h"
 #include "metrics/reactor_metrics.h"
 
@@ -56,6 +57,15 @@ struct Session {
   Session* newer = nullptr;
   bool detached = false;
   bool doomed = false;  // discarded from a callback; freed by reap()
+  // --session-store redis://: the session is in the store, held there by
+  // `token`; its lease is renewed oldest first (the lease list). False for
+  // every session of the memory store, and for one that fell back to
+  // node-local when the store could not keep up.
+  bool stored = false;
+  StoreToken token;
+  uint64_t lease_renewed_ns = 0;
+  Session* lease_older = nullptr;
+  Session* lease_newer = nullptr;
 };
 
 class SessionTable {
@@ -70,6 +80,8 @@ class SessionTable {
     LoopClock& loop_clock;
     SessionDirectory& directory;  // the mesh's: shared by a reactor group, or a mesh of one
     unsigned reactor_index = 0;
+    SessionStore* store = nullptr;          // --session-store redis://; null for memory
+    StoreMetrics* store_metrics = nullptr;  // with a store: its fallbacks are counted here
   };
   struct ResumeOutcome {
     ResumeResult result;
@@ -77,6 +89,9 @@ class SessionTable {
     // Not here but owned by another reactor of the group: the connection
     // goes there (result unset, nothing counted here).
     std::optional<unsigned> elsewhere;
+    // Only the session store can answer (the session is stored, or not
+    // known on this node): the caller asks it (nothing counted here).
+    bool via_store = false;
   };
 
   explicit SessionTable(Deps deps) : deps_(deps) {}
@@ -95,8 +110,25 @@ class SessionTable {
   ResumeOutcome resume(std::string_view id, uint64_t last_seq, SessionHolder& holder);
   // The connection ended without FLUX_BYE: keep the session for the resume window.
   void detach(Session& session) noexcept;
-  // FLUX_BYE (or any end of the session): free it now.
+  // FLUX_BYE (or any end of the session): free it now (in the store too).
   void discard(Session& session) noexcept;
+
+  // --session-store redis:// (session_store.h). A new session goes into the
+  // store when the store is up (else it is node-local: a fallback).
+  bool store_new(Session& session, uint64_t now_ns) noexcept;
+  // A resume the store granted: the session, attached to `holder`, with
+  // seq `seq`, `token` and the frames after `last_seq`. A copy of it here
+  // is reused (its previous holder is told, as in resume()).
+  Session& adopt_stored(std::string_view id, const StoreToken& token, uint64_t seq,
+                        uint64_t last_seq, const StoreFrames& frames, SessionHolder& holder);
+  // The store could not keep up: the session carries on node-local.
+  void fall_back(Session& session) noexcept;
+  // The store says `token` lost session `id` (taken over elsewhere, or
+  // deleted after a replay gap): its holder here lets go.
+  void release_lost(std::string_view id, std::string_view token);
+  // The session's lease was renewed (by an append) / renew the oldest due (the tick).
+  void note_lease_renewed(Session& session, uint64_t now_ns) noexcept;
+  void renew_leases(uint64_t now_ns);
 
   // Counts the next data frame of the session and, when replay is on, keeps
   // a copy; returns what the echo should point at (empty owner: replay off,
@@ -117,11 +149,16 @@ class SessionTable {
   void evict_detached_over_budget() noexcept;
   SessionHolder* discard_after_gap(Session& session) noexcept;
   void link_detached(Session& session) noexcept;
+  void link_lease(Session& session) noexcept;
+  void unlink_lease(Session& session) noexcept;
+  // Forgets a stored session here only (its holder let go of it).
+  void drop_local(Session& session) noexcept;
   void unlink_detached(Session& session) noexcept;
   void account(int64_t memory_delta, int64_t frame_bytes_delta) noexcept;
   void erase(Session& session) noexcept;
   // Null if the id is taken here or, in a group, by another reactor.
   Session* insert(const SessionId& id, SessionHolder& holder);
+  Session* insert_unclaimed(const SessionId& id, SessionHolder& holder);
   ResumeResult check(const Session& session, uint64_t last_seq) const noexcept;
 
   Deps deps_;
@@ -129,6 +166,8 @@ class SessionTable {
       sessions_;  // keys view Session::id
   Session* oldest_detached_ = nullptr;
   Session* newest_detached_ = nullptr;
+  Session* oldest_lease_ = nullptr;  // stored sessions, least recently renewed first
+  Session* newest_lease_ = nullptr;
   std::vector<Session*> doomed_;
   uint64_t memory_bytes_ = 0;
 };

@@ -26,6 +26,7 @@
 
 #include "common/protocol_enums.h"
 #include "common/proxy_header_error.h"
+#include "common/store_error.h"
 #include "metrics/metric_def.h"
 
 namespace flux {
@@ -41,6 +42,8 @@ template <>
 inline constexpr size_t kEnumCount<ResumeResult> = kResumeResultCount;
 template <>
 inline constexpr size_t kEnumCount<ProxyHeaderError> = kProxyHeaderErrorCount;
+template <>
+inline constexpr size_t kEnumCount<StoreError> = kStoreErrorCount;
 
 }  // namespace flux
 
@@ -146,7 +149,25 @@ inline constexpr size_t kEnumCount<ProxyHeaderError> = kProxyHeaderErrorCount;
   X(loop_lag, kHistogram, kUnlabelled, "flux_loop_lag_seconds",                                    \
     "How late the reactor's 100 ms timer fires.")                                                  \
   X(echo_latency, kHistogram, kUnlabelled, "flux_echo_latency_seconds",                            \
-    "From a data frame fully read to its echo handed to the kernel.")
+    "From a data frame fully read to its echo handed to the kernel.")                              \
+  X(store_round_trip, kHistogram, kUnlabelled, "flux_session_store_round_trip_seconds",            \
+    "Session store (--session-store redis://): from a command issued to its answer.")
+
+// ReactorMetrics::session_store, /stats "session_store": --session-store redis://
+// (gateway/session_store.h). All zero with the memory store.
+#define FLUX_STORE_METRICS(X)                                                                      \
+  X(connected, kGauge, kUnlabelled, "flux_session_store_connected",                                \
+    "1 while the reactor's connection to the session store is up and ready.")                     \
+  X(commands_total, kCounter, kUnlabelled, "flux_session_store_commands_total",                    \
+    "Commands sent to the session store.")                                                         \
+  X(errors_total, kCounter, by<StoreError>("kind"), "flux_session_store_errors_total",            \
+    "Session store failures, by kind.")                                                            \
+  X(pending_frames, kGauge, kUnlabelled, "flux_session_store_pending_frames",                      \
+    "Data frames waiting for the session store to acknowledge them (their echoes wait too).")     \
+  X(fallbacks_total, kCounter, kUnlabelled, "flux_session_store_fallbacks_total",                  \
+    "Sessions that fell back to node-local because the store could not persist in time.")        \
+  X(takeovers_total, kCounter, kUnlabelled, "flux_session_store_takeovers_total",                  \
+    "Sessions resumed here that another node held last (its connection, or its crash).")
 
 // The groups of ReactorMetrics: G(member, LiveType, SnapshotType, ROWS).
 // Each group is its own cache line in the reactor (ReactorMetrics).
@@ -155,7 +176,8 @@ inline constexpr size_t kEnumCount<ProxyHeaderError> = kProxyHeaderErrorCount;
   G(traffic, TrafficMetrics, TrafficSnapshot, FLUX_TRAFFIC_METRICS)                                \
   G(pool, PoolMetrics, PoolSnapshot, FLUX_POOL_METRICS)                                            \
   G(loop, LoopMetrics, LoopSnapshot, FLUX_LOOP_METRICS)                                            \
-  G(sessions, SessionMetrics, SessionSnapshot, FLUX_SESSION_METRICS)
+  G(sessions, SessionMetrics, SessionSnapshot, FLUX_SESSION_METRICS)                              \
+  G(session_store, StoreMetrics, StoreSnapshot, FLUX_STORE_METRICS)
 
 // The process, read from /proc/self (metrics/process_stats.h), /stats
 // "process". P(field of ProcessStats, kind, "prometheus_name", "help"): the
