@@ -280,10 +280,26 @@ def test_racing_resumes_on_two_nodes_leave_one_owner(nodes):
             assert frame == b"FLUX_ERROR session-taken-over", frame
             expect_closed(sock)
             taken += 1
-        assert len(survivors) == 1 and taken == racers - 1, f"survivors {survivors}, taken over {taken}"
-        survivor = socks[survivors[0]]
-        survivor.settimeout(IO_TIMEOUT)
-        echo(survivor, payloads_for(sid, 6, 6))
+        # Safety first: whichever connections still think they hold the
+        # session, exactly one gets its echo; the others are told they were
+        # taken over, and their frame is never echoed.
+        echoed = []
+        for i in survivors:
+            sock = socks[i]
+            sock.settimeout(IO_TIMEOUT)
+            probe = f"{sid[:8]}-probe-{i}".encode()
+            send_frame(sock, probe)
+            frame = recv_frame(sock)
+            if frame == probe:
+                echoed.append(i)
+            else:
+                assert frame == b"FLUX_ERROR session-taken-over", frame
+                expect_closed(sock)
+        assert len(echoed) == 1, f"connections echoed after the race: {echoed} (survivors {survivors})"
+        # Section 7: every connection but the last owner is told at once, not
+        # only when it next writes.
+        assert len(survivors) == 1 and taken == racers - 1, \
+            f"{len(survivors)} connections were not told session-taken-over: {survivors} (taken over {taken})"
     finally:
         for s in socks:
             s.close()
@@ -319,12 +335,17 @@ def test_node_killed_its_session_resumes_on_another(redis, nodes, tmp_path):
     assert redis.hgetall(f"flux:s:{sid}")["seq"] == "13"
 
 
-def test_stats_has_a_session_store_object(nodes):
+def test_stats_and_healthz_show_the_store(nodes):
     a, _ = nodes
     status, body = a.get("/stats")
     assert status == 200
-    store = json.loads(body).get("session_store")
-    assert isinstance(store, dict) and store, f"/stats has no session_store object: {sorted(json.loads(body))}"
+    stats = json.loads(body)
+    total = stats["total"].get("session_store")
+    assert isinstance(total, dict), f"/stats total has no session_store object: {sorted(stats['total'])}"
+    assert {"connected", "commands_total", "errors_total", "pending_frames", "fallbacks_total",
+            "takeovers_total"} <= set(total), total
+    assert total["connected"] == 2 and total["commands_total"] > 0 and total["fallbacks_total"] == 0, total
+    assert [r["session_store"]["connected"] for r in stats["reactors"]] == [1, 1]
     status, body = a.healthz()
     assert status == 200 and "degraded" not in body, (status, body)
     assert a.metric("flux_session_store_connected") == 2.0, "both reactors of node A connected"
