@@ -28,15 +28,16 @@ void Connection::hold_for_store(std::string_view echoed) noexcept {
   if (ctx_.sessions.replay_enabled()) ctx_.store_batch.push_back(echoed);
 }
 
-// One command for every data frame of this read. The views in store_batch
-// point at bytes the queued echoes keep alive; hiredis copies them now.
+// The data frames of this read join the store's batch for this loop turn
+// (copied there: the views in store_batch point at bytes only the queued
+// echoes keep alive).
 void Connection::send_store_batch() {
   const uint64_t frames = std::exchange(unstored_frames_, 0);
   ++store_requests_;
   Session& session = *session_;
   ctx_.sessions.note_lease_renewed(session, monotonic_ns());  // the append renews it
-  ctx_.store->append(*this, view(session.id), session.token, frames, ctx_.store_batch,
-                     out_.pushed());
+  ctx_.store->append(*this, view(session.id), session.token, frames, session.replay.count(),
+                     ctx_.store_batch, out_.pushed());
   ctx_.store_batch.clear();
 }
 
@@ -103,8 +104,8 @@ void Connection::on_store_resumed(const StoreResume& answer) {
   if (!granted) {
     refuse_resume(result);
   } else {
-    Session& session = ctx_.sessions.adopt_stored(id, pending.token, answer.seq,
-                                                  pending.last_seq, answer.frames, *this);
+    Session& session = ctx_.sessions.adopt_stored(id, pending.token, answer.seq, pending.last_seq,
+                                                  answer.frames, *this);
     resume_into(session, pending.last_seq);
   }
   // The input that followed the resume.

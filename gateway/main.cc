@@ -2,6 +2,8 @@
 // prints them, runs the reactors until SIGTERM/SIGINT has drained every
 // connection, then stops the metrics thread and exits 0.
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 
 #include <csignal>
@@ -30,6 +32,7 @@ flux::MetricsServerConfig metrics_config(const flux::Options& options) {
   config.port = options.metrics_port;
   config.version = FLUX_VERSION;
   config.node_id = options.node_id;
+  config.session_store = options.session_store.redis;
   config.block_size_bytes = flux::BufferPool::block_size_for(options.max_frame);
   return config;
 }
@@ -61,15 +64,42 @@ sigset_t shutdown_signals() {
   return set;
 }
 
-int serve(const flux::Options& options) {
+// hiredis resolves the host of every connection attempt with a blocking
+// getaddrinfo; a reactor must never block, so a name is resolved once, here,
+// before the reactors start, and they connect to the address.
+bool resolve_session_store(flux::Options& options, std::string& error) {
+  if (!options.session_store.redis) return true;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(options.session_store.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0 || !found) {
+    error =
+        "--session-store: cannot resolve '" + options.session_store.host + "': " + gai_strerror(rc);
+    return false;
+  }
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, text, sizeof text);
+  freeaddrinfo(found);
+  options.session_store.host = text;
+  return true;
+}
+
+int serve(flux::Options options) {
   flux::set_log_format(options.log_format);
   // A peer that vanished must surface as EPIPE on our write, not kill us.
   std::signal(SIGPIPE, SIG_IGN);
   const sigset_t signals = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  flux::ReactorGroup reactors(options);
   std::string error;
+  if (!resolve_session_store(options, error)) {
+    flux::log_event(flux::LogLevel::kError, "bad-session-store",
+                    {{"error", std::string_view(error)}}, "%s", error.c_str());
+    return kExitCannotStart;
+  }
+  flux::ReactorGroup reactors(options);
   if (!reactors.listen(error)) {
     flux::log_event(flux::LogLevel::kError, "bind-failed", {{"error", std::string_view(error)}},
                     "%s", error.c_str());

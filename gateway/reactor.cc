@@ -169,6 +169,7 @@ void Reactor::run_once(bool block) {
   context_.read_this_turn = 0;
   context_.slow_closes_this_turn = 0;
   event_base_loop(base_.get(), block ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
+  if (store_) store_->send_turn_batch();  // the turn's frames: one command to the store
   connections_.reap_closed();
   relieve_output_budget();
   sessions_.reap();

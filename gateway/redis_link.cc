@@ -89,19 +89,24 @@ void RedisLink::drop(StoreError why) {
   redisAsyncContext* ac = std::exchange(context_, nullptr);
   if (!ac) return;
   ac->data = nullptr;
-  state_ = State::kDown;
-  redisAsyncFree(ac);  // deferred by hiredis when called from one of its callbacks
-  went_down(why);
+  const bool was_up = state_ == State::kUp;
+  state_ = State::kDown;  // so that no command is sent while the pending ones fail
+  redisAsyncFree(ac);     // deferred by hiredis when called from one of its callbacks
+  went_down(why, was_up);
 }
 
 void RedisLink::went_down(StoreError why) {
-  const bool was_up = state_ == State::kUp;
+  went_down(why, state_ == State::kUp);
+}
+
+void RedisLink::went_down(StoreError why, bool was_up) {
   state_ = State::kDown;
   if (stopping_) return;
   if (was_up || why != StoreError::kConnect || backoff_ == kFirstBackoff)
     log_event(LogLevel::kWarn, "session-store-down", {{"reason", to_string(why)}},
-              "session store: redis://%s:%u %s; retrying in %lld ms", host_.c_str(), port_,
-              was_up ? "lost" : "unreachable", static_cast<long long>(backoff_.count()));
+              "session store: redis://%s:%u %s (%s); retrying in %lld ms", host_.c_str(), port_,
+              was_up ? "lost" : "unreachable", to_string(why).data(),
+              static_cast<long long>(backoff_.count()));
   owner_.on_link_down(*this, why);
   schedule_reconnect();
 }
@@ -126,8 +131,7 @@ void RedisLink::on_timer_cb(evutil_socket_t, short, void* self) {
 bool RedisLink::send(int argc, const char** argv, const size_t* lengths, ReplyFn on_reply,
                      void* context) {
   if (state_ != State::kUp || !context_) return false;
-  return redisAsyncCommandArgv(context_, on_reply, context,
-                               argc, argv, lengths) == REDIS_OK;
+  return redisAsyncCommandArgv(context_, on_reply, context, argc, argv, lengths) == REDIS_OK;
 }
 
 }  // namespace flux

@@ -72,6 +72,7 @@ class RedisLink {
   static void on_timer_cb(evutil_socket_t, short, void* self);
   void connect();
   void went_down(StoreError why);
+  void went_down(StoreError why, bool was_up);
   void schedule_reconnect();
   void arm_timer(std::chrono::milliseconds delay);
 

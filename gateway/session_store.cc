@@ -27,7 +27,8 @@ struct Keys {
 
 // Decimal text of a number, on the stack.
 struct Decimal {
-  explicit Decimal(uint64_t n) : size(size_t(std::to_chars(text, text + sizeof text, n).ptr - text)) {}
+  explicit Decimal(uint64_t n)
+      : size(size_t(std::to_chars(text, text + sizeof text, n).ptr - text)) {}
   std::string_view view() const { return {text, size}; }
   char text[24];
   size_t size;
@@ -127,17 +128,16 @@ void SessionStore::on_tick(uint64_t now_ns) {
   // Answers come in order: the oldest is late, so is everything behind it.
   log_event(LogLevel::kWarn, "session-store-timeout", {{"pending", uint64_t{pending_.size()}}},
             "session store: no answer in %lld ms; %zu command(s) failed, reconnecting",
-            static_cast<long long>(deps_.options.session_store_timeout.count()),
-            pending_.size());
+            static_cast<long long>(deps_.options.session_store_timeout.count()), pending_.size());
   commands_.drop(StoreError::kTimeout);
 }
 
 // ------------------------------------------------------------- requests
 
-bool SessionStore::run(unsigned script, std::string_view id,
-                       std::span<const std::string_view> args, Kind kind, StoreWaiter* waiter,
-                       uint64_t release_to, uint64_t frames) {
+bool SessionStore::run(unsigned script, std::string_view id, std::span<const std::string_view> args,
+                       Kind kind, StoreWaiter* waiter, uint64_t release_to, uint64_t frames) {
   if (!ready_) return false;
+  send_turn_batch();  // what this session's connection wrote before goes first
   const Keys keys(id);
   argv_.clear();
   argl_.clear();
@@ -156,7 +156,6 @@ bool SessionStore::run(unsigned script, std::string_view id,
     return false;
   pending_.push_back({kind, waiter, release_to, frames, monotonic_ns()});
   deps_.metrics.commands_total.add();
-  deps_.metrics.pending_frames.add(frames);
   return true;
 }
 
@@ -168,22 +167,66 @@ void SessionStore::create(StoreWaiter& waiter, std::string_view id, const StoreT
     waiter.on_store_failed();
 }
 
+SessionStore::Piece SessionStore::put(std::string_view bytes) {
+  const Piece piece{arena_.size(), bytes.size()};
+  arena_.append(bytes);
+  return piece;
+}
+
 void SessionStore::append(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
-                          uint64_t count, std::span<const std::string_view> payloads,
+                          uint64_t count, uint64_t keep, std::span<const std::string_view> payloads,
                           uint64_t release_to) {
-  const Decimal max_frames(deps_.options.replay_frames);
-  const Decimal max_bytes(deps_.options.replay_bytes);
+  if (!ready_) return waiter.on_store_failed();
+  const Keys keys(id);
+  batch_keys_.push_back(put(keys.hash));
+  batch_keys_.push_back(put(keys.list));
+  batch_args_.push_back(put(token.view()));
+  batch_args_.push_back(put(Decimal(keep).view()));
+  batch_args_.push_back(put(Decimal(count).view()));
+  batch_args_.push_back(put(Decimal(payloads.size()).view()));
+  for (std::string_view payload : payloads) batch_args_.push_back(put(payload));
+  batch_members_.push_back({&waiter, release_to, count});
+  batch_frames_ += count;
+  deps_.metrics.pending_frames.add(count);
+}
+
+void SessionStore::send_turn_batch() {
+  if (batch_members_.empty()) return;
   const Decimal ttl(uint64_t(lease().count()));
-  const Decimal frames(count);
-  // The fixed arguments, then the payloads: built in place, no copy of the bytes.
-  payload_args_.clear();
-  for (std::string_view arg :
-       {token.view(), max_frames.view(), max_bytes.view(), ttl.view(), frames.view()})
-    payload_args_.push_back(arg);
-  payload_args_.insert(payload_args_.end(), payloads.begin(), payloads.end());
-  if (!run(store_scripts::kAppendScript, id, payload_args_, Kind::kAppend, &waiter, release_to,
-           count))
-    waiter.on_store_failed();
+  const Decimal key_count(batch_keys_.size());
+  argv_.clear();
+  argl_.clear();
+  auto push = [this](const char* data, size_t size) {
+    argv_.push_back(data);
+    argl_.push_back(size);
+  };
+  push("EVALSHA", 7);
+  push(script_sha_[store_scripts::kAppendScript].data(),
+       script_sha_[store_scripts::kAppendScript].size());
+  push(key_count.text, key_count.size);
+  for (const Piece& key : batch_keys_) push(arena_.data() + key.offset, key.size);
+  push(ttl.text, ttl.size);
+  for (const Piece& arg : batch_args_) push(arena_.data() + arg.offset, arg.size);
+  const bool sent = ready_ && commands_.send(static_cast<int>(argv_.size()), argv_.data(),
+                                             argl_.data(), on_reply_cb, this);
+  const uint64_t members = batch_members_.size();
+  if (sent) {
+    pending_.push_back({Kind::kAppend, nullptr, members, batch_frames_, monotonic_ns()});
+    members_in_flight_.insert(members_in_flight_.end(), batch_members_.begin(),
+                              batch_members_.end());
+    deps_.metrics.commands_total.add();
+  }
+  std::vector<Member> failed;
+  if (!sent) failed.swap(batch_members_);
+  arena_.clear();
+  batch_keys_.clear();
+  batch_args_.clear();
+  batch_members_.clear();
+  batch_frames_ = 0;
+  for (const Member& member : failed) {
+    deps_.metrics.pending_frames.sub(member.frames);
+    member.waiter->on_store_failed();
+  }
 }
 
 void SessionStore::resume(StoreWaiter& waiter, std::string_view id, uint64_t last_seq,
@@ -217,6 +260,10 @@ void SessionStore::remove(std::string_view id, const StoreToken& token) {
 void SessionStore::forget(StoreWaiter& waiter) noexcept {
   for (Pending& pending : pending_)
     if (pending.waiter == &waiter) pending.waiter = nullptr;
+  for (Member& member : members_in_flight_)
+    if (member.waiter == &waiter) member.waiter = nullptr;
+  for (Member& member : batch_members_)
+    if (member.waiter == &waiter) member.waiter = nullptr;
 }
 
 // --------------------------------------------------------------- answers
@@ -240,7 +287,26 @@ void SessionStore::on_reply(void* reply) {
   }
   if (pending.kind == Kind::kLoadScript)
     return on_script_loaded(static_cast<unsigned>(pending.release_to), reply);
+  if (pending.kind == Kind::kAppend) return answer_batch(pending.release_to, reply);
   if (pending.waiter) answer(pending, reply);
+}
+
+// One result per member, in the order they joined the batch.
+void SessionStore::answer_batch(uint64_t members, void* reply) {
+  const redisReply* r = as_reply(reply);
+  const bool whole = r && r->type == REDIS_REPLY_ARRAY && r->elements == members;
+  for (uint64_t i = 0; i < members && !members_in_flight_.empty(); ++i) {
+    const Member member = members_in_flight_.front();
+    members_in_flight_.pop_front();
+    if (!member.waiter) continue;
+    const redisReply* result = whole ? r->element[i] : nullptr;
+    if (!result || result->type != REDIS_REPLY_INTEGER)
+      member.waiter->on_store_failed();
+    else if (result->integer < 0)
+      member.waiter->on_store_lost();
+    else
+      member.waiter->on_store_persisted(member.release_to);
+  }
 }
 
 void SessionStore::on_script_loaded(unsigned script, void* reply) {
@@ -255,6 +321,7 @@ void SessionStore::on_script_loaded(unsigned script, void* reply) {
 void SessionStore::answer(const Pending& pending, void* reply) {
   StoreWaiter& waiter = *pending.waiter;
   if (pending.kind == Kind::kResume) return answer_resume(waiter, reply);
+  // kCreate
   if (!reply || as_reply(reply)->type != REDIS_REPLY_INTEGER) return waiter.on_store_failed();
   if (as_reply(reply)->integer < 0) return waiter.on_store_lost();
   waiter.on_store_persisted(pending.release_to);
@@ -277,8 +344,8 @@ void SessionStore::answer_resume(StoreWaiter& waiter, void* reply) {
     answer.seq = static_cast<uint64_t>(r->element[1]->integer);
     const redisReply* frames = r->element[2];
     if (frames->type == REDIS_REPLY_ARRAY)
-      answer.frames = StoreFrames(reinterpret_cast<void* const*>(frames->element),
-                                  frames->elements);
+      answer.frames =
+          StoreFrames(reinterpret_cast<void* const*>(frames->element), frames->elements);
     const redisReply* previous = r->element[3];
     answer.from_other_node = previous->type == REDIS_REPLY_STRING &&
                              std::string_view(previous->str, previous->len) != channel_;

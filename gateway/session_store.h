@@ -72,7 +72,7 @@ struct StoreResume {
   bool answered = false;  // false: the store failed or timed out (answer session-unknown)
   ResumeResult result = ResumeResult::kUnknown;
   uint64_t seq = 0;
-  StoreFrames frames;          // kOk / kTakenOver: the frames after last_seq, in order
+  StoreFrames frames;            // kOk / kTakenOver: the frames after last_seq, in order
   bool from_other_node = false;  // the previous owner was another node
 };
 
@@ -120,11 +120,16 @@ class SessionStore final : public RedisLink::Owner {
   // `release_to` was pushed waits for it (out_queue.h).
   void create(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
               uint64_t release_to);
-  // `count` data frames; `payloads` are their bytes when replay is on (else empty).
+  // `count` data frames; `payloads` are their bytes when replay is on (else
+  // empty); the store then keeps the session's last `keep` frames. Copied
+  // into this loop turn's batch, which leaves as one command at the end of
+  // the turn (send_turn_batch).
   void append(StoreWaiter& waiter, std::string_view id, const StoreToken& token, uint64_t count,
-              std::span<const std::string_view> payloads, uint64_t release_to);
-  void resume(StoreWaiter& waiter, std::string_view id, uint64_t last_seq,
-              const StoreToken& token);
+              uint64_t keep, std::span<const std::string_view> payloads, uint64_t release_to);
+  // The reactor, after each loop turn (and any command that must stay in
+  // order behind the batch): the turn's appends leave.
+  void send_turn_batch();
+  void resume(StoreWaiter& waiter, std::string_view id, uint64_t last_seq, const StoreToken& token);
   // The waiter is going away: its pending answers go nowhere.
   void forget(StoreWaiter& waiter) noexcept;
 
@@ -150,19 +155,31 @@ class SessionStore final : public RedisLink::Owner {
   struct Pending {
     Kind kind;
     StoreWaiter* waiter;  // null: nobody waits (or it withdrew)
-    uint64_t release_to;  // kLoadScript: which script
+    uint64_t release_to;  // kLoadScript: which script; kAppend: how many members
     uint64_t frames;
     uint64_t sent_ns;
+  };
+  // One session's part of an append batch.
+  struct Member {
+    StoreWaiter* waiter;
+    uint64_t release_to;
+    uint64_t frames;
+  };
+  struct Piece {  // a run of bytes in arena_
+    size_t offset;
+    size_t size;
   };
   static void on_reply_cb(redisAsyncContext*, void* reply, void* self);
   static void on_event_cb(redisAsyncContext*, void* reply, void* self);
   void on_reply(void* reply);
   void on_script_loaded(unsigned script, void* reply);
   void answer(const Pending& pending, void* reply);
+  void answer_batch(uint64_t members, void* reply);
+  Piece put(std::string_view bytes);
   void answer_resume(StoreWaiter& waiter, void* reply);
   void on_event(void* reply);
-  bool run(unsigned script, std::string_view id, std::span<const std::string_view> args,
-           Kind kind, StoreWaiter* waiter, uint64_t release_to, uint64_t frames);
+  bool run(unsigned script, std::string_view id, std::span<const std::string_view> args, Kind kind,
+           StoreWaiter* waiter, uint64_t release_to, uint64_t frames);
   void keep(std::string_view id, const StoreToken& token, std::chrono::milliseconds ttl,
             std::string_view state);
   void set_ready(bool ready) noexcept;
@@ -180,7 +197,15 @@ class SessionStore final : public RedisLink::Owner {
   // Reused argument arrays: a command's arguments are copied by hiredis.
   std::vector<const char*> argv_;
   std::vector<size_t> argl_;
-  std::vector<std::string_view> payload_args_;
+  // This turn's append batch: its bytes (keys, tokens, numbers, payloads),
+  // the KEYS and ARGV pieces, and who waits; then the members of batches
+  // sent and not yet answered, in order.
+  std::string arena_;
+  std::vector<Piece> batch_keys_;
+  std::vector<Piece> batch_args_;
+  std::vector<Member> batch_members_;
+  uint64_t batch_frames_ = 0;
+  std::deque<Member> members_in_flight_;
 };
 
 }  // namespace flux

@@ -10,8 +10,9 @@
 //                      channel  the pub/sub channel of the owner's node
 //                      seq      data frames counted in the session
 //                      state    attached | detached
-//                      bytes    header + payload bytes of the kept frames
 //   flux:f:<id>  list  the payloads of frames seq-LLEN+1 .. seq, oldest first
+//                      (as many as the node keeps: --replay-frames and
+//                      --replay-bytes, and --replay-memory under pressure)
 // Both expire: a detached session after --resume-window, an attached one
 // after a lease its node keeps renewing (so a crashed node's sessions
 // expire by themselves).
@@ -28,33 +29,40 @@ namespace flux::store_scripts {
 inline constexpr std::string_view kCreate = R"lua(
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'channel', ARGV[2], 'seq', 0,
-           'state', 'attached', 'bytes', 0)
+           'state', 'attached')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 )lua";
 
-// KEYS: hash, list. ARGV: token, max_frames, max_bytes, ttl_ms, count,
-// payload... Counts `count` data frames and keeps the payloads given (none
-// when replay is off), trimmed to the replay bounds. Returns the new seq,
-// or -1 when `token` no longer owns the session (taken over or expired).
+// KEYS: hash, list of each session written this loop turn. ARGV: ttl_ms,
+// then per session: token, keep, count, n, payload x n. Counts `count` data
+// frames, appends the n payloads (none when replay is off) and keeps the
+// last `keep` (what the node keeps under the replay bounds). Returns one
+// result per session: its new seq, or -1 when `token` no longer owns it
+// (taken over or expired): one command for a whole loop turn of frames.
 inline constexpr std::string_view kAppend = R"lua(
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
-local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes'))
-for i = 6, #ARGV do
-  redis.call('RPUSH', KEYS[2], ARGV[i])
-  bytes = bytes + 4 + #ARGV[i]
+local out, a, ttl = {}, 2, ARGV[1]
+for i = 1, #KEYS, 2 do
+  local token, keep, count, n = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+  local first = a + 4
+  a = first + n
+  if redis.call('HGET', KEYS[i], 'owner') ~= token then
+    out[#out + 1] = -1
+  else
+    for s = first, first + n - 1, 1000 do
+      redis.call('RPUSH', KEYS[i + 1], unpack(ARGV, s, math.min(s + 999, first + n - 1)))
+    end
+    if keep > 0 then
+      redis.call('LTRIM', KEYS[i + 1], -keep, -1)
+      redis.call('PEXPIRE', KEYS[i + 1], ttl)
+    else
+      redis.call('DEL', KEYS[i + 1])
+    end
+    out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'seq', count)
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
 end
-local len = redis.call('LLEN', KEYS[2])
-local max_frames, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3])
-while len > 0 and (len > max_frames or bytes > max_bytes) do
-  bytes = bytes - 4 - #redis.call('LPOP', KEYS[2])
-  len = len - 1
-end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', tonumber(ARGV[5]))
-redis.call('HSET', KEYS[1], 'bytes', bytes)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if len > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-return seq
+return out
 )lua";
 
 // KEYS: hash, list. ARGV: token, ttl_ms, state. Renews the owner's lease

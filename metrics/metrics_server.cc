@@ -220,8 +220,33 @@ std::pair<int, std::string> MetricsServer::health() const {
       stuck += "reactor " + r.label + " stuck: last turn " +
                std::to_string(double(now - last) / 1e9) + " s ago\n";
   }
-  if (stuck.empty()) return {200, "ok\n"};
-  return {503, stuck};
+  if (!stuck.empty()) return {503, stuck};
+  if (const std::string why = store_degraded(now); !why.empty())
+    return {200, "degraded: session store (" + why + ")\n"};
+  return {200, "ok\n"};
+}
+
+// Sessions are node-local while the store is down, and were for a while
+// after a fallback: the node serves, but a crash of it would cost them.
+std::string MetricsServer::store_degraded(uint64_t now_ns) const {
+  if (!config_.session_store) return {};
+  uint64_t fallbacks = 0;
+  std::string down;
+  for (const ReactorHandle& r : reactors_) {
+    fallbacks += r.metrics->session_store.fallbacks_total.get();
+    if (r.metrics->session_store.connected.get() == 0) down += (down.empty() ? "" : ", ") + r.label;
+  }
+  if (!down.empty()) return "unreachable from reactor " + down;
+  std::lock_guard lock(fallbacks_mutex_);
+  if (fallbacks != fallbacks_seen_) {
+    fallbacks_seen_ = fallbacks;
+    fallback_seen_ns_ = now_ns;
+  }
+  const auto recent_ns =
+      static_cast<uint64_t>(std::chrono::nanoseconds(config_.degraded_after_fallback).count());
+  if (fallback_seen_ns_ != 0 && now_ns - fallback_seen_ns_ < recent_ns)
+    return "sessions fell back to node-local";
+  return {};
 }
 
 std::optional<std::string> MetricsServer::connections_json(size_t limit,

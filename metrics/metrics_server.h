@@ -61,6 +61,11 @@ struct MetricsServerConfig {
   uint16_t port = 9100;  // 0 = pick
   std::string version;
   uint16_t node_id = 0;  // --node-id: the build-info series and /stats "node"
+  // --session-store redis://: /healthz says "degraded: session store" (200,
+  // the balancer keeps the node) while a reactor's store is down, and for
+  // degraded_after_fallback after a session fell back to node-local.
+  bool session_store = false;
+  std::chrono::milliseconds degraded_after_fallback{10'000};
   uint64_t block_size_bytes = 0;
   std::chrono::milliseconds sample_interval{1000};
   std::chrono::milliseconds stuck_after{2000};       // /healthz
@@ -111,7 +116,12 @@ class MetricsServer {
   bool stopping_ = false;
   StatsHistory history_;
   uint16_t port_ = 0;
+  std::string store_degraded(uint64_t now_ns) const;
   std::atomic<bool> draining_{false};
+  // /healthz: the fallbacks seen last, and when their count last grew.
+  mutable std::mutex fallbacks_mutex_;
+  mutable uint64_t fallbacks_seen_ = 0;
+  mutable uint64_t fallback_seen_ns_ = 0;
   uint64_t started_ns_ = 0;
 };
 
