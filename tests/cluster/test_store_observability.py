@@ -136,10 +136,16 @@ def test_session_store_row_and_alerts(world):
         print(f"panel {pid} {ref} {panels[pid]['title']!r} on {gateway.name}: {values}")
         return values
 
-    def one(pid, ref, gateway, at=None):
+    def value(pid, ref, gateway, at=None):
+        """The panel's one series, or None while Prometheus has no sample yet."""
         values = evaluate(pid, ref, gateway, at)
-        assert len(values) == 1, f"panel {pid} {ref}: want one series, got {values}"
-        return values[0][1]
+        assert len(values) <= 1, f"panel {pid} {ref}: want one series, got {values}"
+        return values[0][1] if values else None
+
+    def one(pid, ref, gateway, at=None):
+        v = value(pid, ref, gateway, at)
+        assert v is not None, f"panel {pid} {ref} on {gateway.name}: no data"
+        return v
 
     # Takeovers: sessions of A resumed on B, with their replay.
     for _ in range(3):
@@ -153,16 +159,17 @@ def test_session_store_row_and_alerts(world):
     took_over_at = time.time()
 
     # Settled: Prometheus has seen the load and the takeovers.
-    wait_for(lambda: one(51, "A", a) == 2 and one(51, "B", a) == 2, SCRAPE_WAIT, "A: 2 of 2 reactors connected")
-    wait_for(lambda: one(51, "A", b) == 1 and one(51, "B", b) == 1, SCRAPE_WAIT, "B: 1 of 1 reactor connected")
-    wait_for(lambda: one(53, "A", a) > 0, SCRAPE_WAIT, "A's commands/s")
+    wait_for(lambda: value(51, "A", a) == 2 and value(51, "B", a) == 2, SCRAPE_WAIT, "A: 2 of 2 reactors connected")
+    wait_for(lambda: value(51, "A", b) == 1 and value(51, "B", b) == 1, SCRAPE_WAIT, "B: 1 of 1 reactor connected")
+    wait_for(lambda: (value(53, "A", a) or 0) > 0, SCRAPE_WAIT, "A's commands/s")
     wait_for(lambda: time.time() > took_over_at + 2, 5, "two scrapes after the takeovers")
 
     p50, p99 = one(52, "A", a), one(52, "B", a)
     assert 0 < p50 <= p99 < 1.0, (p50, p99)
-    commands, round_trips = one(53, "A", a), one(53, "B", a)
-    # HELD echoes every 20 ms: ~500 frames/s, each persisted (pipelined: fewer round trips).
-    assert commands > 100 and 0 < round_trips <= commands, (commands, round_trips)
+    # HELD connections echo every 20 ms: ~500 frames/s, persisted by one
+    # append per loop turn for all of them (fewer commands than frames).
+    commands = one(53, "A", a)
+    assert 20 < commands < 1000, commands
     assert one(55, "A", a) >= 0
     assert [v for _, v in evaluate(56, "A", a)] == [0.0], "fallbacks on a healthy store"
     assert one(56, "B", b, at=took_over_at + 2) > 0, "B's takeovers are not on the panel"
@@ -194,7 +201,7 @@ def test_session_store_row_and_alerts(world):
                          "FluxSessionStoreFallbacks's expression")
     assert [m["instance"] for m, _ in fallbacks] == [inst[a]], fallbacks
     assert fallbacks[0][1] >= HELD, f"{fallbacks[0][1]} fallbacks, {HELD} sessions were writing"
-    wait_for(lambda: one(51, "A", a) == 0, SCRAPE_WAIT, "the row to show 0 connected on A")
+    wait_for(lambda: value(51, "A", a) == 0, SCRAPE_WAIT, "the row to show 0 connected on A")
     kinds = {m["kind"]: v for m, v in evaluate(54, "A", a)}
     assert kinds.get("connect", 0) + kinds.get("disconnect", 0) > 0, kinds
     assert one(56, "A", a) > 0, "fallbacks are not on the panel"
@@ -202,5 +209,5 @@ def test_session_store_row_and_alerts(world):
     redis.start()
     wait_for(lambda: prom.query(rules["FluxSessionStoreUnreachable"]) == [], SCRAPE_WAIT + 30,
              "FluxSessionStoreUnreachable's expression to clear after Redis came back")
-    wait_for(lambda: one(51, "A", a) == 2, SCRAPE_WAIT, "the row to show A connected again")
+    wait_for(lambda: value(51, "A", a) == 2, SCRAPE_WAIT, "the row to show A connected again")
     assert held.errors == [], held.errors
