@@ -8,7 +8,7 @@
 # build packages, Node.js/npm, and runs `npm ci` in dashboard/ (uPlot is
 # embedded in the binary); build.sh configures and builds with CMake + Ninja.
 # Runtime stage: the shared libraries the binaries link (libevent, prometheus-cpp,
-# libsystemd for sd_notify), a non-root user.
+# libsystemd for sd_notify, hiredis for --session-store redis://), a non-root user.
 
 FROM debian:bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -32,6 +32,7 @@ RUN apt-get update -q \
       libevent-pthreads-2.1-7 \
       libprometheus-cpp-core1.0 \
       libsystemd0 \
+      libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin flux

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <functional>
 #include <limits>
@@ -254,7 +255,7 @@ std::string help_text() {
       "Durations take a unit (250ms, 30s, 2m, 1h; 0 alone is zero); sizes are bytes.\n\n";
   for (const FlagSpec& spec : flag_table()) {
     std::string left = std::string("  --") + spec.name;
-    left.resize(24, ' ');
+    left.resize(std::max<size_t>(24, left.size() + 1), ' ');  // a long name keeps its space
     text += left + spec.help + " (default " + spec.default_text + ")\n";
   }
   text += "  --version             print the version, git revision and build type\n";

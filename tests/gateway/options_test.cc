@@ -71,6 +71,8 @@ constexpr FlagDefault kSection9[] = {
     {"log-format", "text"},
     {"node-id", "0"},
     {"proxy-protocol", "off"},
+    {"session-store", "memory"},
+    {"session-store-timeout", "1s"},
 };
 
 bool same(const Options& a, const Options& b) {
@@ -81,7 +83,9 @@ bool same(const Options& a, const Options& b) {
          a.replay_bytes == b.replay_bytes && a.replay_memory == b.replay_memory &&
          a.resume_window == b.resume_window && a.reactors == b.reactors &&
          a.read_budget == b.read_budget && a.max_pending_total == b.max_pending_total &&
-         a.write_timeout == b.write_timeout && a.read_budget_bytes == b.read_budget_bytes;
+         a.write_timeout == b.write_timeout && a.read_budget_bytes == b.read_budget_bytes &&
+         a.session_store.redis == b.session_store.redis &&
+         a.session_store_timeout == b.session_store_timeout;
 }
 
 // ----------------------------------------------------------------- defaults
@@ -500,6 +504,23 @@ TEST(HelpText, EveryDefaultItShowsParsesToTheActualDefault) {
     if (std::string_view(f.default_text) != "off")  // a switch is off by being absent
       args.push_back(std::string("--") + f.flag + "=" + f.default_text);
   EXPECT_TRUE(same(parsed(args), Options{}));
+}
+
+TEST(SessionStoreFlag, TakesMemoryOrARedisAddress) {
+  const Options redis = parsed({"--session-store", "redis://cache.internal:6380"});
+  EXPECT_TRUE(redis.session_store.redis);
+  EXPECT_EQ(redis.session_store.host, "cache.internal");
+  EXPECT_EQ(redis.session_store.port, 6380);
+  EXPECT_FALSE(parsed({"--session-store=redis://127.0.0.1:1", "--session-store", "memory"})
+                   .session_store.redis);
+  EXPECT_EQ(parsed({"--session-store-timeout", "250ms"}).session_store_timeout, 250ms);
+  for (const char* bad : {"redis", "redis://", "redis://host", "redis://:6379", "redis://h:0",
+                          "redis://h:65536", "redis://h:x", "memcached://h:1"}) {
+    const ParseOutcome outcome = parse({"--session-store", bad});
+    ASSERT_TRUE(std::holds_alternative<OptionError>(outcome)) << bad;
+    EXPECT_NE(std::get<OptionError>(outcome).message.find("--session-store"), std::string::npos);
+  }
+  EXPECT_TRUE(std::holds_alternative<OptionError>(parse({"--session-store-timeout", "0"})));
 }
 
 TEST(HelpText, ListsOnlyRealFlags) {

@@ -526,3 +526,58 @@ TEST_F(OutQueueTest, QueueingReusesNodesAfterAFlush) {
 
 }  // namespace
 }  // namespace flux
+
+// ------------------------------------------------- holding (echo after persist)
+
+namespace flux {
+namespace {
+
+TEST_F(OutQueueTest, HeldFramesWaitInOrderUntilReleased) {
+  queue_.push("before");  // writable: nothing held yet
+  queue_.hold_from_next();
+  queue_.push("held-1");  // frame 1
+  const uint64_t first_batch_end = queue_.pushed();
+  queue_.push("held-2");  // frame 2
+  EXPECT_TRUE(queue_.holding());
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);  // all that may go went
+  EXPECT_EQ(read_available(reader_.get()), wire_frame("before"));
+  EXPECT_FALSE(queue_.empty());
+  EXPECT_EQ(queue_.pending_bytes(), 2 * wire_frame("held-1").size());
+
+  queue_.release_to(first_batch_end);  // the first batch is stored
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(read_available(reader_.get()), wire_frame("held-1"));
+  queue_.release_to(0);  // an older answer never holds back what went
+  queue_.release_to(queue_.pushed());
+  EXPECT_FALSE(queue_.holding());
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(read_available(reader_.get()), wire_frame("held-2"));
+  EXPECT_TRUE(queue_.empty());
+  EXPECT_EQ(tally_.frames, 3u);
+}
+
+TEST_F(OutQueueTest, DroppingHeldFramesKeepsWhatWasAllowed) {
+  queue_.push("a");
+  queue_.push("b");
+  queue_.hold_from_next();
+  queue_.push("c");
+  queue_.push("d");
+  queue_.drop_held();  // the store refused them: they are never sent
+  EXPECT_FALSE(queue_.holding());
+  queue_.push("error");
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(read_available(reader_.get()), wire_frame("a") + wire_frame("b") + wire_frame("error"));
+  EXPECT_TRUE(queue_.empty());
+  EXPECT_EQ(queue_.pending_bytes(), 0u);
+
+  queue_.hold_from_next();  // everything held, then dropped: an empty queue
+  queue_.push("x");
+  queue_.drop_held();
+  EXPECT_TRUE(queue_.empty());
+  queue_.push("y");
+  EXPECT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(read_available(reader_.get()), wire_frame("y"));
+}
+
+}  // namespace
+}  // namespace flux

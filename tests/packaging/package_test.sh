@@ -52,7 +52,7 @@ field() { dpkg-deb -f "$DEB" "$1"; }
 [[ $(field Version) == "$VERSION" ]] || fail "Version: $(field Version), expected $VERSION"
 DEPENDS=$(field Depends)
 printf 'Depends: %s\n' "$DEPENDS"
-for dep in libc6 libevent-core-2.1-7 libsystemd0 libprometheus-cpp-core1.0 libstdc++6; do
+for dep in libc6 libevent-core-2.1-7 libsystemd0 libprometheus-cpp-core1.0 libhiredis0.14 libstdc++6; do
   [[ ", $DEPENDS," == *", $dep "* || ", $DEPENDS," == *", $dep,"* ]] || fail "Depends lacks $dep"
 done
 dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles >"$WORK/conffiles"
