@@ -32,7 +32,12 @@ RedisLink::RedisLink(event_base* base, std::string host, uint16_t port,
       timer_(evtimer_new(base, on_timer_cb, this)) {}
 
 RedisLink::~RedisLink() {
+  stop();
+}
+
+void RedisLink::stop() {
   stopping_ = true;
+  event_del(timer_.get());
   if (redisAsyncContext* ac = std::exchange(context_, nullptr)) {
     ac->data = nullptr;  // its callbacks no longer reach this object
     state_ = State::kDown;

@@ -60,6 +60,10 @@ class RedisLink {
   // get null replies, the owner hears on_link_down(why), a reconnect follows.
   void drop(StoreError why);
 
+  // For good (the owner is going away): pending commands get their null
+  // replies now, and no reconnect follows.
+  void stop();
+
   bool up() const noexcept { return state_ == State::kUp; }
   // Queues one command (binary-safe arguments). False if the link is not up;
   // then `on_reply` is never called.

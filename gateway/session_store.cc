@@ -67,9 +67,14 @@ SessionStore::SessionStore(Deps deps)
 }
 
 SessionStore::~SessionStore() {
-  // The links' destructors answer what is pending with null replies; nobody
-  // is left to hear them.
+  // Stopping the links answers what is pending with null replies, while this
+  // object is still whole; nobody is left to hear them.
   for (Pending& pending : pending_) pending.waiter = nullptr;
+  for (Member& member : members_in_flight_) member.waiter = nullptr;
+  batch_members_.clear();
+  stopping_ = true;
+  commands_.stop();
+  events_.stop();
 }
 
 milliseconds SessionStore::lease() const noexcept {
@@ -366,7 +371,7 @@ void SessionStore::on_event_cb(redisAsyncContext*, void* reply, void* self) {
 // over or deleted elsewhere.
 void SessionStore::on_event(void* reply) {
   const redisReply* r = as_reply(reply);
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+  if (stopping_ || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
   if (std::string_view(r->element[0]->str, r->element[0]->len) != "message") return;
   const std::string_view text(r->element[2]->str, r->element[2]->len);
   const auto space = text.find(' ');

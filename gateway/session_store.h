@@ -192,6 +192,7 @@ class SessionStore final : public RedisLink::Owner {
   std::array<std::string, 4> script_sha_;
   unsigned scripts_loaded_ = 0;
   bool ready_ = false;
+  bool stopping_ = false;
   uint64_t boot_nonce_;
   uint64_t token_counter_ = 0;
   // Reused argument arrays: a command's arguments are copied by hiredis.
