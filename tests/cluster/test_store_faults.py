@@ -198,6 +198,9 @@ def test_redis_frozen_never_stalls_the_echo(setup):
         wait_for(lambda: all(x.received >= n + 30 for x, n in zip(holders, at_freeze)) and all_echoing(holders, 0),
                  15, "every holder to be echoed 30 more times with Redis frozen")
         wait_for(lambda: degraded(g), 10, "/healthz to say degraded while Redis is frozen")
+        # What FluxSessionStoreUnreachable sees of a stalled Redis: not
+        # connected, and timeouts (no connect error: the socket connects).
+        wait_for(lambda: store_metric(g, "connected") == 0, 10, "flux_session_store_connected 0 while frozen")
         frozen_for = time.monotonic() - frozen_at
         assert frozen_for > TIMEOUT_MS / 1000, frozen_for
     finally:
