@@ -23,6 +23,10 @@
    the dashboard (variables substituted as Grafana would) and every alert
    expression, and asserts data, finite values, plausible values (the
    ready-connections panel equals --held exactly) and exact counters.
+   The Cluster row (tests/cluster/test_cluster_observability.py) and the
+   Session store row and prometheus/store-alerts.yml
+   (tests/cluster/test_store_observability.py: a gateway with a real Redis)
+   are proven live by their own tests; here they get the static checks.
 3. With --fluxbench: runs the compose file's fluxbench command (its flags,
    with the test's port and a 2 s duration) against the live gateway, so
    the "load" profile's arguments are known to parse and to work.
