@@ -19,38 +19,13 @@ the baseline echo server (bench/baseline) as the speed of light.
 import argparse
 import json
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
-import time
+
+import server_process
 
 LOAD = ["--conns", "100", "--window", "16", "--size", "64", "--warmup", "1s", "--grace", "2s"]
-
-
-def start(argv):
-    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        m = re.search(r"listening port=(\d+)", line or "")
-        if m:
-            return proc, int(m.group(1))
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise RuntimeError(f"{argv[0]} printed no listening line")
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def measure(fluxbench, port, seconds):
@@ -85,11 +60,11 @@ def main():
         order = names[r % len(names):] + names[:r % len(names)]
         row = {}
         for name in order:
-            proc, port = start(servers[name])
+            server = server_process.start(servers[name])
             try:
-                row[name] = measure(args.fluxbench, port, args.seconds)
+                row[name] = measure(args.fluxbench, server.port, args.seconds)
             finally:
-                stop(proc)
+                server.stop()
             print(f"round {r + 1} {name}: {row[name][0]:,.0f} frames/s, p99 {row[name][1]:,.0f} us",
                   file=sys.stderr, flush=True)
         rounds.append(row)

@@ -31,21 +31,18 @@ import argparse
 import json
 import os
 import re
-import selectors
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+from cluster_support import Cluster  # noqa: E402
 from prometheus_support import Prometheus, cluster_job  # noqa: E402
 
-LINE = re.compile(r"^cluster port=(\d+) haproxy_metrics_port=(\d+) nodes=(\S+)$")
 READY = re.compile(r'^flux_connections\{[^}]*state="ready"[^}]*\} (\S+)$', re.M)
 
 
@@ -57,49 +54,25 @@ def load_average():
     return os.getloadavg()[0]
 
 
-class Cluster:
-    """scripts/cluster.sh in the foreground; stopped with SIGTERM."""
-
-    def __init__(self, gateway, nodes, gateway_flags=()):
-        env = dict(os.environ, FLUX_SKIP_SETUP="1", FLUX_GATEWAY_BIN=gateway)
-        cmd = ["bash", str(ROOT / "scripts" / "cluster.sh"), "--nodes", str(nodes), "--port", "0"]
-        if gateway_flags:
-            cmd += ["--", *gateway_flags]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        ready = sel.select(timeout=120)
-        sel.close()
-        line = self.proc.stdout.readline().strip() if ready else ""
-        m = LINE.match(line)
-        if not m:
-            self.stop()
-            raise RuntimeError(f"cluster.sh did not start: {line!r}")
-        self.port = int(m.group(1))
-        self.haproxy_metrics_port = int(m.group(2))
-        self.nodes = {}
-        for i, spec in enumerate(m.group(3).split(","), start=1):
-            pid, addr, port, mport = spec.split(":")
-            self.nodes[i] = {"pid": int(pid), "addr": addr, "port": int(port), "mport": int(mport)}
+class BenchCluster(Cluster):
+    """scripts/cluster.sh (cluster_support.Cluster) and what the benchmark
+    reads of its nodes."""
 
     def ready(self, i):
-        node = self.nodes[i]
-        url = f"http://{node['addr']}:{node['mport']}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return int(sum(float(v) for v in READY.findall(r.read().decode())))
+        """READY connections of node i (its /metrics)."""
+        return int(sum(float(v) for v in READY.findall(self.node_get(i, "/metrics"))))
 
     def rss_bytes(self, i):
         status = Path(f"/proc/{self.nodes[i]['pid']}/status").read_text()
         return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1)) * 1024
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+
+def start_cluster(gateway, nodes):
+    return BenchCluster.start(gateway, nodes, timeout=120)
+
+
+def stop_cluster(cluster):
+    cluster.stop(timeout=90)
 
 
 def fluxbench(binary, host, port, args, proxy_v2=False):
@@ -129,7 +102,7 @@ def cluster_row_expressions():
 
 def scale(args, workdir):
     per_node = -(-args.conns // args.nodes)
-    cluster = Cluster(args.gateway, args.nodes)
+    cluster = start_cluster(args.gateway, args.nodes)
     prom = None
     benches = []
     try:
@@ -186,7 +159,7 @@ def scale(args, workdir):
                 b.wait()
         if prom:
             prom.stop()
-        cluster.stop()
+        stop_cluster(cluster)
 
 
 def scale_report(s):
@@ -229,7 +202,7 @@ LOADS = {
 
 
 def balancer(args, workdir):
-    cluster = Cluster(args.gateway, 1)
+    cluster = start_cluster(args.gateway, 1)
     try:
         node = cluster.nodes[1]
         paths = {"haproxy": ("127.0.0.1", cluster.port), "direct": (node["addr"], node["port"])}
@@ -251,7 +224,7 @@ def balancer(args, workdir):
                     log(f"balancer round {r + 1} {load} {path}: {rounds[-1]}")
         return {"rounds": rounds, "seconds": args.seconds, "round_count": args.rounds, "load_average": [load_start, load_average()]}
     finally:
-        cluster.stop()
+        stop_cluster(cluster)
 
 
 def balancer_report(b):

@@ -52,202 +52,25 @@ import argparse
 import errno
 import json
 import multiprocessing
-import os
-import re
 import resource
 import selectors
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 
-HOST = "127.0.0.1"
+import server_process
+# The framing is fluxclient's (clients/python, put on the path by flood_probe):
+# the flooders need raw, never-reading sockets, which its client does not
+# offer, but not a codec of their own.
+from flood_probe import HOST, connect_ready, frame, one_echo, percentile, probe_main
+from flood_sampler import Sampler, closed_by_reason, load1
+
 FRAME_PAYLOAD = 65536          # 64 KiB: the gateway's default --max-frame
-PROBE_PAYLOAD = 64
-SAMPLE_PERIOD = 0.25           # 4 RSS samples a second
 WITHIN_MIB = 96
 
 
-# The framing is fluxclient's (clients/python): the flooders need raw,
-# never-reading sockets, which its client does not offer, but not a codec of
-# their own.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
-from fluxclient.codec import encode as frame, recv_frame  # noqa: E402
-
-
-def hello(sock):
-    sock.sendall(frame(b"FLUX_HELLO"))
-    reply = recv_frame(sock)
-    if not re.fullmatch(rb"FLUX_READY [0-9a-f]{32} 0", reply):
-        raise ConnectionError("unexpected reply to FLUX_HELLO: %r" % reply[:80])
-
-
-def connect_ready(port, timeout):
-    sock = socket.create_connection((HOST, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    hello(sock)
-    return sock
-
-
-def one_echo(sock, seq):
-    # 64 B whose first byte is 'p': never a FLUX_ control frame.
-    payload = (b"probe %012d " % seq).ljust(PROBE_PAYLOAD, b".")
-    t0 = time.monotonic()
-    sock.sendall(frame(payload))
-    echo = recv_frame(sock)
-    elapsed = time.monotonic() - t0
-    if echo != payload:
-        raise ConnectionError("echo mismatch")
-    return elapsed
-
-
-# --- Probe (its own process) ---------------------------------------------------
-
-def probe_main(port, start, stop, interval, timeout, conn):
-    """Waits for `start`, then echoes one frame per interval until `stop`."""
-    start.wait()
-    t_start = time.monotonic()
-    latencies, failures, seq, sock, worst, worst_at = [], 0, 0, None, -1.0, None
-    next_send = time.monotonic()
-    while not stop.is_set():
-        try:
-            if sock is None:
-                sock = connect_ready(port, timeout)
-            seq += 1
-            latencies.append(one_echo(sock, seq))
-            if latencies[-1] > worst:
-                worst = latencies[-1]
-                worst_at = time.monotonic() - t_start - worst  # when it was sent
-        except OSError:
-            failures += 1
-            if sock is not None:
-                sock.close()
-            sock = None
-        next_send += interval
-        pause = next_send - time.monotonic()
-        if pause > 0:
-            stop.wait(pause)
-        else:
-            next_send = time.monotonic()  # late: send the next one at once
-    if sock is not None:
-        sock.close()
-    conn.send((latencies, failures, worst_at))
-    conn.close()
-
-
-def percentile(values, p):
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))  # nearest rank, never under-reported
-    return ordered[int(rank) - 1]
-
-
-# --- Gateway ---------------------------------------------------------------------
-
-def start_gateway(argv, log_path):
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(argv + ["--port", "0", "--metrics-port", "0"],
-                            stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + 10
-    line = b""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith(b"listening port=") or not line:
-            break
-    m = re.match(rb"listening port=(\d+) metrics_port=(\d+)", line)
-    if not m:
-        proc.kill()
-        sys.exit("flood: the gateway printed no listening line (got %r)" % line)
-
-    def drain():  # whatever it prints later must not fill the pipe
-        for rest in proc.stdout:
-            if log_path:
-                log.write(rest)
-    threading.Thread(target=drain, daemon=True).start()
-    return proc, int(m.group(1)), int(m.group(2))
-
-
-def stop_gateway(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def tcp_mem_pages():
-    """The kernel's TCP buffer memory, all sockets (/proc/net/sockstat), in pages."""
-    try:
-        with open("/proc/net/sockstat") as f:
-            for line in f:
-                if line.startswith("TCP:"):
-                    fields = line.split()
-                    return int(fields[fields.index("mem") + 1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def closed_by_reason(metrics_port):
-    if not metrics_port:
-        return None
-    try:
-        with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, metrics_port), timeout=3) as r:
-            text = r.read().decode()
-    except (OSError, ValueError):
-        return None
-    line = r'^flux_connections_closed_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)'
-    return {m.group(1): int(float(m.group(2))) for m in re.finditer(line, text, re.M)}
-
-
-def load1():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
 # --- Flooders --------------------------------------------------------------------
-
-class Sampler:
-    """RSS every SAMPLE_PERIOD, driven by whichever loop is running."""
-
-    def __init__(self, pid, t0):
-        self.pid, self.t0, self.samples, self.next = pid, t0, [], t0
-        self.tcp_mem_peak = 0
-
-    def due(self):
-        return max(0.0, self.next - time.monotonic())
-
-    def poll(self, phase):
-        now = time.monotonic()
-        if now < self.next:
-            return
-        self.next = max(self.next + SAMPLE_PERIOD, now)
-        kib = rss_kib(self.pid)
-        self.tcp_mem_peak = max(self.tcp_mem_peak, tcp_mem_pages() or 0)
-        if kib is not None:
-            self.samples.append((now - self.t0, kib, phase))
-
-    def sleep_until(self, deadline, phase):
-        while time.monotonic() < deadline:
-            time.sleep(min(self.due(), max(0.0, deadline - time.monotonic())))
-            self.poll(phase)
-
 
 class Flooder:
     __slots__ = ("sock", "pending", "offset")
@@ -386,12 +209,16 @@ def main():
         return measure(args, None, args.port, args.metrics_port, args.pid)
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    proc, port, metrics_port = start_gateway(args.gateway, args.log)
     try:
-        return measure(args, proc, port, metrics_port, proc.pid)
+        gateway = server_process.start(args.gateway, ("--port", "0", "--metrics-port", "0"), args.log,
+                                       timeout=10, new_session=True)
+    except RuntimeError as e:
+        sys.exit("flood: %s" % e)
+    try:
+        return measure(args, gateway.proc, gateway.port, gateway.metrics_port, gateway.pid)
     finally:  # however the tool ends, the gateway it started does not outlive it
-        if proc.poll() is None:
-            stop_gateway(proc)
+        if gateway.running():
+            gateway.stop(timeout=15)
 
 
 def measure(args, proc, port, metrics_port, pid):

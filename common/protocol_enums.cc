@@ -1,89 +1,54 @@
 #include "common/protocol_enums.h"
 
+#include <iterator>
+
+#include "common/enum_names.h"
+
+// The spellings of docs/protocol.md (states: section 3, error codes: section
+// 6) and of the metric labels (docs/stats.md), one table per enum.
+
 namespace flux {
+namespace {
+
+constexpr std::string_view kConnStateNames[] = {"connecting", "handshake", "ready", "closing",
+                                                "closed"};
+static_assert(std::size(kConnStateNames) == kConnStateCount &&
+              static_cast<int>(ConnState::kClosed) + 1 == kConnStateCount);
+
+constexpr std::string_view kErrorCodeNames[] = {
+    "handshake-expected", "handshake-timeout", "unsupported-version", "frame-too-large",
+    "idle-timeout",       "unknown-command",   "already-ready",       "server-full",
+    "server-shutdown",    "session-taken-over"};
+static_assert(std::size(kErrorCodeNames) == kErrorCodeCount &&
+              static_cast<int>(ErrorCode::kSessionTakenOver) + 1 == kErrorCodeCount);
+
+constexpr std::string_view kCloseReasonNames[] = {
+    "bye",         "eof",      "reset",      "handshake-timeout", "idle-timeout", "protocol-error",
+    "server-full", "shutdown", "taken-over", "slow-consumer"};
+static_assert(std::size(kCloseReasonNames) == kCloseReasonCount &&
+              static_cast<int>(CloseReason::kSlowConsumer) + 1 == kCloseReasonCount);
+
+constexpr std::string_view kResumeResultNames[] = {"ok", "unknown", "bad-seq", "replay-gap",
+                                                   "taken-over"};
+static_assert(std::size(kResumeResultNames) == kResumeResultCount &&
+              static_cast<int>(ResumeResult::kTakenOver) + 1 == kResumeResultCount);
+
+}  // namespace
 
 std::string_view to_string(ConnState state) {
-  switch (state) {
-    case ConnState::kConnecting:
-      return "connecting";
-    case ConnState::kHandshake:
-      return "handshake";
-    case ConnState::kReady:
-      return "ready";
-    case ConnState::kClosing:
-      return "closing";
-    case ConnState::kClosed:
-      return "closed";
-  }
-  return "?";
+  return name_in(kConnStateNames, state);
 }
 
 std::string_view to_string(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kHandshakeExpected:
-      return "handshake-expected";
-    case ErrorCode::kHandshakeTimeout:
-      return "handshake-timeout";
-    case ErrorCode::kUnsupportedVersion:
-      return "unsupported-version";
-    case ErrorCode::kFrameTooLarge:
-      return "frame-too-large";
-    case ErrorCode::kIdleTimeout:
-      return "idle-timeout";
-    case ErrorCode::kUnknownCommand:
-      return "unknown-command";
-    case ErrorCode::kAlreadyReady:
-      return "already-ready";
-    case ErrorCode::kServerFull:
-      return "server-full";
-    case ErrorCode::kServerShutdown:
-      return "server-shutdown";
-    case ErrorCode::kSessionTakenOver:
-      return "session-taken-over";
-  }
-  return "?";
+  return name_in(kErrorCodeNames, code);
 }
 
 std::string_view to_string(CloseReason reason) {
-  switch (reason) {
-    case CloseReason::kBye:
-      return "bye";
-    case CloseReason::kEof:
-      return "eof";
-    case CloseReason::kReset:
-      return "reset";
-    case CloseReason::kHandshakeTimeout:
-      return "handshake-timeout";
-    case CloseReason::kIdleTimeout:
-      return "idle-timeout";
-    case CloseReason::kProtocolError:
-      return "protocol-error";
-    case CloseReason::kServerFull:
-      return "server-full";
-    case CloseReason::kShutdown:
-      return "shutdown";
-    case CloseReason::kTakenOver:
-      return "taken-over";
-    case CloseReason::kSlowConsumer:
-      return "slow-consumer";
-  }
-  return "?";
+  return name_in(kCloseReasonNames, reason);
 }
 
 std::string_view to_string(ResumeResult result) {
-  switch (result) {
-    case ResumeResult::kOk:
-      return "ok";
-    case ResumeResult::kUnknown:
-      return "unknown";
-    case ResumeResult::kBadSeq:
-      return "bad-seq";
-    case ResumeResult::kReplayGap:
-      return "replay-gap";
-    case ResumeResult::kTakenOver:
-      return "taken-over";
-  }
-  return "?";
+  return name_in(kResumeResultNames, result);
 }
 
 }  // namespace flux

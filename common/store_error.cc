@@ -1,13 +1,20 @@
 #include "common/store_error.h"
 
-#include <array>
+#include <iterator>
+
+#include "common/enum_names.h"
 
 namespace flux {
+namespace {
+
+constexpr std::string_view kStoreErrorNames[] = {"connect", "disconnect", "timeout", "reply"};
+static_assert(std::size(kStoreErrorNames) == kStoreErrorCount &&
+              static_cast<int>(StoreError::kReply) + 1 == kStoreErrorCount);
+
+}  // namespace
 
 std::string_view to_string(StoreError error) {
-  static constexpr std::array<std::string_view, kStoreErrorCount> kNames = {"connect", "disconnect",
-                                                                            "timeout", "reply"};
-  return kNames[static_cast<size_t>(error)];
+  return name_in(kStoreErrorNames, error, "reply");
 }
 
 }  // namespace flux

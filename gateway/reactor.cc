@@ -10,6 +10,7 @@
 
 #include "gateway/connection_rows.h"
 #include "gateway/log.h"
+#include "gateway/redis_session_store.h"
 
 namespace flux {
 namespace {
@@ -117,12 +118,17 @@ Reactor::Reactor(const Options& options, std::string label, unsigned index, Reac
 
 std::unique_ptr<SessionStore> Reactor::make_store() {
   if (!options_.session_store.redis) return nullptr;
-  return std::make_unique<SessionStore>(
-      SessionStore::Deps{base_.get(), options_, metrics_.session_store, metrics_.store_round_trip,
-                         loop_clock_, index_, [this](std::string_view id, std::string_view token) {
-                           sessions_.release_lost(id, token);
-                           sessions_.reap();
-                         }});
+  SessionStore::Deps deps{base_.get(),
+                          options_,
+                          metrics_.session_store,
+                          metrics_.store_round_trip,
+                          loop_clock_,
+                          index_,
+                          [this](std::string_view id, std::string_view token) {
+                            sessions_.release_lost(id, token);
+                            sessions_.reap();
+                          }};
+  return mesh_.store ? mesh_.store(std::move(deps)) : make_redis_store(std::move(deps));
 }
 
 Reactor::~Reactor() {

@@ -6,6 +6,8 @@
 //   admitted   open connections of all reactors, against --max-connections
 //   draining   how many members have begun their shutdown
 //   members    every reactor, by index (set before any thread starts)
+//   store      makes each member's session store (--session-store); empty:
+//              the Redis store. The fuzzer puts an in-process stub here.
 //
 // Reactors meet only here and through Reactor::post(); nothing on the data
 // path touches the mesh.
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "gateway/session_directory.h"
+#include "gateway/session_store.h"
 
 namespace flux {
 
@@ -28,6 +31,7 @@ struct ReactorMesh {
   std::atomic<uint64_t> admitted{0};
   std::atomic<unsigned> draining{0};
   std::vector<Reactor*> members;
+  SessionStoreFactory store;
 
   // True once every member has begun its shutdown: from then on no member
   // hands a connection to another (a closing connection never moves).

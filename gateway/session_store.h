@@ -1,6 +1,9 @@
 #pragma once
-// SessionStore: one reactor's view of the Redis session store
-// (--session-store redis://HOST:PORT, docs/protocol.md "Session store").
+// SessionStore: one reactor's view of the session store that lets a
+// session outlive its node (--session-store redis://HOST:PORT,
+// docs/protocol.md "Session store"). The interface the connections and the
+// session table use; RedisSessionStore (redis_session_store.h) is the
+// implementation, and the fuzzer drives an in-process stub of it.
 //
 // With it a session outlives its node: every data frame is in Redis before
 // its echo is written ("echo after persist"), so any node can resume the
@@ -32,15 +35,16 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/protocol_enums.h"
+#include "common/store_error.h"
 #include "gateway/loop_clock.h"
 #include "gateway/options.h"
-#include "gateway/redis_link.h"
 #include "metrics/reactor_metrics.h"
 
 namespace flux {
@@ -56,17 +60,7 @@ struct StoreToken {
 };
 
 // The frames of a resume's answer (valid during on_store_resumed only).
-class StoreFrames {
- public:
-  StoreFrames() = default;
-  StoreFrames(void* const* items, size_t count) : items_(items), count_(count) {}
-  size_t size() const noexcept { return count_; }
-  std::string_view operator[](size_t i) const noexcept;
-
- private:
-  void* const* items_ = nullptr;  // redisReply* elements
-  size_t count_ = 0;
-};
+using StoreFrames = std::span<const std::string_view>;
 
 struct StoreResume {
   bool answered = false;  // false: the store failed or timed out (answer session-unknown)
@@ -93,7 +87,7 @@ class StoreWaiter {
   ~StoreWaiter() = default;
 };
 
-class SessionStore final : public RedisLink::Owner {
+class SessionStore {
  public:
   struct Deps {
     event_base* base;
@@ -108,105 +102,57 @@ class SessionStore final : public RedisLink::Owner {
   };
 
   explicit SessionStore(Deps deps);
-  ~SessionStore();
+  virtual ~SessionStore() = default;
   SessionStore(const SessionStore&) = delete;
   SessionStore& operator=(const SessionStore&) = delete;
 
-  // Up, with its scripts loaded: sessions may be stored.
-  bool available() const noexcept { return ready_; }
+  // Up and ready: sessions may be stored.
+  virtual bool available() const noexcept = 0;
   StoreToken next_token();
 
   // Requests with an answer. The output a connection queued before
   // `release_to` was pushed waits for it (out_queue.h).
-  void create(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
-              uint64_t release_to);
+  virtual void create(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+                      uint64_t release_to) = 0;
   // `count` data frames; `payloads` are their bytes when replay is on (else
   // empty); the store then keeps the session's last `keep` frames. Copied
   // into this loop turn's batch, which leaves as one command at the end of
   // the turn (send_turn_batch).
-  void append(StoreWaiter& waiter, std::string_view id, const StoreToken& token, uint64_t count,
-              uint64_t keep, std::span<const std::string_view> payloads, uint64_t release_to);
+  virtual void append(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+                      uint64_t count, uint64_t keep, std::span<const std::string_view> payloads,
+                      uint64_t release_to) = 0;
   // The reactor, after each loop turn (and any command that must stay in
   // order behind the batch): the turn's appends leave.
-  void send_turn_batch();
-  void resume(StoreWaiter& waiter, std::string_view id, uint64_t last_seq, const StoreToken& token);
+  virtual void send_turn_batch() = 0;
+  virtual void resume(StoreWaiter& waiter, std::string_view id, uint64_t last_seq,
+                      const StoreToken& token) = 0;
   // The waiter is going away: its pending answers go nowhere.
-  void forget(StoreWaiter& waiter) noexcept;
+  virtual void forget(StoreWaiter& waiter) noexcept = 0;
 
   // Without an answer: renew an attached session's lease; start a detached
   // one's resume window (0: delete it); FLUX_BYE deletes it.
-  void renew_lease(std::string_view id, const StoreToken& token);
-  void detach(std::string_view id, const StoreToken& token);
-  void remove(std::string_view id, const StoreToken& token);
+  virtual void renew_lease(std::string_view id, const StoreToken& token) = 0;
+  virtual void detach(std::string_view id, const StoreToken& token) = 0;
+  virtual void remove(std::string_view id, const StoreToken& token) = 0;
 
-  // The 100 ms tick: answers overdue past --session-store-timeout drop the link.
-  void on_tick(uint64_t now_ns);
+  // The 100 ms tick: answers overdue past --session-store-timeout fail.
+  virtual void on_tick(uint64_t now_ns) = 0;
 
   // How long an attached session's keys live without renewal, and how
   // often the lease is renewed.
   std::chrono::milliseconds lease() const noexcept;
   static constexpr std::chrono::milliseconds kLeaseRenewEvery{5'000};
 
-  void on_link_up(RedisLink& link) override;
-  void on_link_down(RedisLink& link, StoreError why) override;
+ protected:
+  Deps deps_;
 
  private:
-  enum class Kind : uint8_t { kLoadScript, kCreate, kAppend, kResume, kNoAnswer };
-  struct Pending {
-    Kind kind;
-    StoreWaiter* waiter;  // null: nobody waits (or it withdrew)
-    uint64_t release_to;  // kLoadScript: which script; kAppend: how many members
-    uint64_t frames;
-    uint64_t sent_ns;
-  };
-  // One session's part of an append batch.
-  struct Member {
-    StoreWaiter* waiter;
-    uint64_t release_to;
-    uint64_t frames;
-  };
-  struct Piece {  // a run of bytes in arena_
-    size_t offset;
-    size_t size;
-  };
-  static void on_reply_cb(redisAsyncContext*, void* reply, void* self);
-  static void on_event_cb(redisAsyncContext*, void* reply, void* self);
-  void on_reply(void* reply);
-  void on_script_loaded(unsigned script, void* reply);
-  void answer(const Pending& pending, void* reply);
-  void answer_batch(uint64_t members, void* reply);
-  Piece put(std::string_view bytes);
-  void answer_resume(StoreWaiter& waiter, void* reply);
-  void on_event(void* reply);
-  bool run(unsigned script, std::string_view id, std::span<const std::string_view> args, Kind kind,
-           StoreWaiter* waiter, uint64_t release_to, uint64_t frames);
-  void keep(std::string_view id, const StoreToken& token, std::chrono::milliseconds ttl,
-            std::string_view state);
-  void set_ready(bool ready) noexcept;
-
-  Deps deps_;
-  std::string channel_;  // this node's pub/sub channel
-  RedisLink commands_;
-  RedisLink events_;
-  std::deque<Pending> pending_;
-  std::array<std::string, 4> script_sha_;
-  unsigned scripts_loaded_ = 0;
-  bool ready_ = false;
-  bool stopping_ = false;
   uint64_t boot_nonce_;
   uint64_t token_counter_ = 0;
-  // Reused argument arrays: a command's arguments are copied by hiredis.
-  std::vector<const char*> argv_;
-  std::vector<size_t> argl_;
-  // This turn's append batch: its bytes (keys, tokens, numbers, payloads),
-  // the KEYS and ARGV pieces, and who waits; then the members of batches
-  // sent and not yet answered, in order.
-  std::string arena_;
-  std::vector<Piece> batch_keys_;
-  std::vector<Piece> batch_args_;
-  std::vector<Member> batch_members_;
-  uint64_t batch_frames_ = 0;
-  std::deque<Member> members_in_flight_;
 };
+
+// Makes each reactor's store: the Redis one, unless a harness (the fuzzer)
+// puts its own in the ReactorMesh.
+using SessionStoreFactory = std::function<std::unique_ptr<SessionStore>(SessionStore::Deps)>;
 
 }  // namespace flux

@@ -179,20 +179,43 @@ inline constexpr size_t kEnumCount<StoreError> = kStoreErrorCount;
   G(sessions, SessionMetrics, SessionSnapshot, FLUX_SESSION_METRICS)                              \
   G(session_store, StoreMetrics, StoreSnapshot, FLUX_STORE_METRICS)
 
-// The process, read from /proc/self (metrics/process_stats.h), /stats
-// "process". P(field of ProcessStats, kind, "prometheus_name", "help"): the
-// standard names of Prometheus's process collector, without reactor label.
+// The process, read from /proc/self (metrics/process_stats.h: ProcessStats'
+// fields are these rows), /stats "process". P(field, C++ type, kind,
+// "prometheus_name", "help"): the standard names of Prometheus's process
+// collector, without reactor label.
 #define FLUX_PROCESS_METRICS(P)                                                                    \
-  P(cpu_seconds_total, kCounter, "process_cpu_seconds_total",                                      \
+  P(cpu_seconds_total, double, kCounter, "process_cpu_seconds_total",                              \
     "Total user and system CPU time spent in seconds.")                                            \
-  P(resident_memory_bytes, kGauge, "process_resident_memory_bytes",                                \
+  P(resident_memory_bytes, uint64_t, kGauge, "process_resident_memory_bytes",                      \
     "Resident memory size in bytes.")                                                              \
-  P(virtual_memory_bytes, kGauge, "process_virtual_memory_bytes", "Virtual memory size in bytes.") \
-  P(open_fds, kGauge, "process_open_fds", "Number of open file descriptors.")                      \
-  P(max_fds, kGauge, "process_max_fds", "Maximum number of open file descriptors.")               \
-  P(threads, kGauge, "process_threads", "Number of OS threads in the process.")                    \
-  P(start_time_unix_seconds, kGauge, "process_start_time_seconds",                                 \
+  P(virtual_memory_bytes, uint64_t, kGauge, "process_virtual_memory_bytes",                        \
+    "Virtual memory size in bytes.")                                                               \
+  P(open_fds, uint64_t, kGauge, "process_open_fds", "Number of open file descriptors.")            \
+  P(max_fds, uint64_t, kGauge, "process_max_fds", "Maximum number of open file descriptors.")     \
+  P(threads, uint64_t, kGauge, "process_threads", "Number of OS threads in the process.")          \
+  P(start_time_unix_seconds, double, kGauge, "process_start_time_seconds",                         \
     "Start time of the process since unix epoch in seconds.")
+
+// /stats "rates" (derived: per second over the last 1 s and 10 s, by the
+// metrics thread): RATE(key, group, field), the rate of a counter row of the
+// groups above (all label values of an enum-labelled row, summed); the rows
+// named with the same key are summed (the block and frame-node pools make one
+// "buffer_allocations"). loop_utilization, a ratio, is derived in
+// metrics/stats_json.cc.
+#define FLUX_RATE_METRICS(RATE)                                                                    \
+  RATE(frames_in, traffic, frames_in_total)                                                        \
+  RATE(frames_out, traffic, frames_out_total)                                                      \
+  RATE(bytes_in, traffic, bytes_in_total)                                                          \
+  RATE(bytes_out, traffic, bytes_out_total)                                                        \
+  RATE(accepted, connections, accepted_total)                                                      \
+  RATE(closed, connections, closed_total)                                                          \
+  RATE(buffer_allocations, pool, block_allocations_total)                                          \
+  RATE(buffer_allocations, pool, frame_node_allocations_total)                                     \
+  RATE(buffer_releases, pool, block_releases_total)                                                \
+  RATE(buffer_releases, pool, frame_node_releases_total)                                           \
+  RATE(context_switches_voluntary, loop, voluntary_switches_total)                                 \
+  RATE(context_switches_involuntary, loop, involuntary_switches_total)                             \
+  RATE(loop_iterations, loop, iterations_total)
 
 // NOLINTEND(cppcoreguidelines-macro-usage)
 // clang-format on

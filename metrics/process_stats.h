@@ -1,21 +1,22 @@
 #pragma once
 // Process-wide figures read from /proc/self, the way Prometheus's standard
-// process collector reads them (prometheus-cpp 1.0 has none).
+// process collector reads them (prometheus-cpp 1.0 has none). The fields are
+// the rows of FLUX_PROCESS_METRICS (metrics/metric_table.h), which also give
+// their exposition and /stats keys.
 //
 // Thread contract: any thread; each call reads /proc afresh.
 
 #include <cstdint>
 
+#include "metrics/metric_table.h"
+
 namespace flux {
 
 struct ProcessStats {
-  double cpu_seconds_total = 0;  // user + system
-  uint64_t resident_memory_bytes = 0;
-  uint64_t virtual_memory_bytes = 0;
-  uint64_t open_fds = 0;
-  uint64_t max_fds = 0;  // RLIMIT_NOFILE soft limit
-  uint64_t threads = 0;
-  double start_time_unix_seconds = 0;
+  // NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
+#define FLUX_PROCESS_FIELD(field, type, kind, name, help) type field = 0;
+  FLUX_PROCESS_METRICS(FLUX_PROCESS_FIELD)
+#undef FLUX_PROCESS_FIELD
 };
 
 ProcessStats read_process_stats();

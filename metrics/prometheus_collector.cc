@@ -122,7 +122,7 @@ void single(std::vector<MetricFamily>& families, std::string_view name, std::str
 
 void process_families(std::vector<MetricFamily>& families, const ScrapeInput& in) {
   const ProcessStats& p = in.process;
-#define FLUX_PROCESS_FAMILY(field, kind, name, help) \
+#define FLUX_PROCESS_FAMILY(field, type, kind, name, help) \
   single(families, name, help, MetricKind::kind, double(p.field));
   FLUX_PROCESS_METRICS(FLUX_PROCESS_FAMILY)
 #undef FLUX_PROCESS_FAMILY

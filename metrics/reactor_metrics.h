@@ -96,12 +96,6 @@ struct ReactorSnapshot {
   // Views derived from the rows.
   uint64_t open_connections() const noexcept;
   uint64_t closed_connections() const noexcept;
-  uint64_t buffer_allocations_total() const noexcept {
-    return pool.block_allocations_total + pool.frame_node_allocations_total;
-  }
-  uint64_t buffer_releases_total() const noexcept {
-    return pool.block_releases_total + pool.frame_node_releases_total;
-  }
 };
 
 #undef FLUX_LIVE_FIELD

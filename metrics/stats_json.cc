@@ -1,5 +1,7 @@
 #include "metrics/stats_json.h"
 
+#include <array>
+#include <numeric>
 #include <type_traits>
 
 #include "metrics/metric_table.h"
@@ -34,28 +36,31 @@ json value_json(const MetricDef& def, const std::array<uint64_t, N>& values) {
   return out;
 }
 
-// Per-second rates between two snapshots of the same reactor (or totals).
+uint64_t sum_of(uint64_t value) {
+  return value;
+}
+template <size_t N>
+uint64_t sum_of(const std::array<uint64_t, N>& values) {
+  return std::accumulate(values.begin(), values.end(), uint64_t{0});
+}
+
+// Per-second rates between two snapshots of the same reactor (or totals):
+// one key per FLUX_RATE_METRICS entry (metrics/metric_table.h), then the
+// loop's utilisation (busy share of the wall time).
 json rates_json(const ReactorSnapshot& newer, const ReactorSnapshot& older, double span) {
-  auto rate = [span](uint64_t a, uint64_t b) {
-    return span > 0 && a >= b ? double(a - b) / span : 0.0;
+  json out = json::object();
+  auto add = [&](const char* key, uint64_t a, uint64_t b) {
+    const double rate = span > 0 && a >= b ? double(a - b) / span : 0.0;
+    out[key] = out.value(key, 0.0) + rate;
   };
+#define FLUX_RATE_KEY(key, group, field) \
+  add(#key, sum_of(newer.group.field), sum_of(older.group.field));
+  FLUX_RATE_METRICS(FLUX_RATE_KEY)
+#undef FLUX_RATE_KEY
   const double busy = double(newer.loop.busy_ns_total - older.loop.busy_ns_total);
   const double poll = double(newer.loop.poll_ns_total - older.loop.poll_ns_total);
-  return {{"frames_in", rate(newer.traffic.frames_in_total, older.traffic.frames_in_total)},
-          {"frames_out", rate(newer.traffic.frames_out_total, older.traffic.frames_out_total)},
-          {"bytes_in", rate(newer.traffic.bytes_in_total, older.traffic.bytes_in_total)},
-          {"bytes_out", rate(newer.traffic.bytes_out_total, older.traffic.bytes_out_total)},
-          {"accepted", rate(newer.connections.accepted_total, older.connections.accepted_total)},
-          {"closed", rate(newer.closed_connections(), older.closed_connections())},
-          {"buffer_allocations",
-           rate(newer.buffer_allocations_total(), older.buffer_allocations_total())},
-          {"buffer_releases", rate(newer.buffer_releases_total(), older.buffer_releases_total())},
-          {"context_switches_voluntary",
-           rate(newer.loop.voluntary_switches_total, older.loop.voluntary_switches_total)},
-          {"context_switches_involuntary",
-           rate(newer.loop.involuntary_switches_total, older.loop.involuntary_switches_total)},
-          {"loop_iterations", rate(newer.loop.iterations_total, older.loop.iterations_total)},
-          {"loop_utilization", busy + poll > 0 ? busy / (busy + poll) : 0.0}};
+  out["loop_utilization"] = busy + poll > 0 ? busy / (busy + poll) : 0.0;
+  return out;
 }
 
 json zero_rates() {
@@ -115,7 +120,7 @@ json process_json(const StatsInput& in) {
                    in.last_1s->older.process.cpu_seconds_total) /
                   in.last_1s->seconds();
   json out = {{"cpu_percent_1s", cpu_percent}};
-#define FLUX_PROCESS_KEY(field, kind, name, help) out[#field] = in.process.field;
+#define FLUX_PROCESS_KEY(field, type, kind, name, help) out[#field] = in.process.field;
   FLUX_PROCESS_METRICS(FLUX_PROCESS_KEY)
 #undef FLUX_PROCESS_KEY
   return out;

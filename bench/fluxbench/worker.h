@@ -12,6 +12,10 @@
 // Work per turn is bounded (opens, reads and frames per connection), so a
 // flood on one connection cannot starve the others' schedules.
 //
+// One class in four units: worker.cc (the loop, phases, bookkeeping),
+// worker_receive.cc (events and echoes), worker_send.cc (frames out, the
+// open-loop schedule), worker_churn.cc (--churn's drops and resumes).
+//
 // Thread contract: run() on the worker's own thread. counters(), latency(),
 // live() and send_lag() may be read from any thread at any time; failures() only
 // after done() is true.
@@ -105,6 +109,7 @@ class Worker {
   bool sending_over(const Connection& c, uint64_t now) const;
 
   // Bookkeeping
+  void watch_connect(Connection& c, uint32_t index);
   void set_write_interest(Connection& c, bool on);
   void close(Connection& c);
   void fail(Connection& c, Counter& counter, const std::string& why);

@@ -9,7 +9,6 @@ a deadline; the cluster is stopped with SIGTERM and must exit 0.
 import json
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,33 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 from fluxclient.codec import recv_frame, send_frame  # noqa: E402
 
+from cluster_support import Cluster, ClusterError  # noqa: E402 - pytest puts this folder on the path
+
 NODES = 3
 START_TIMEOUT = 90  # seconds; sanitizer builds start slowly on a busy machine
 IO_TIMEOUT = 10
-LINE = re.compile(r"^cluster port=(\d+) haproxy_metrics_port=(\d+) nodes=(\S+)$")
-
-
-class Cluster:
-    def __init__(self, proc, line):
-        m = LINE.match(line)
-        assert m, f"bad cluster line: {line!r}"
-        self.proc = proc
-        self.port = int(m.group(1))
-        self.haproxy_metrics_port = int(m.group(2))
-        self.nodes = {}
-        for i, spec in enumerate(m.group(3).split(","), start=1):
-            pid, addr, port, mport = spec.split(":")
-            self.nodes[i] = {"pid": int(pid), "addr": addr, "port": int(port), "mport": int(mport)}
-
-    def node_get(self, i, path):
-        node = self.nodes[i]
-        with urllib.request.urlopen(f"http://{node['addr']}:{node['mport']}{path}", timeout=IO_TIMEOUT) as r:
-            return r.read().decode()
-
-    def haproxy_get(self, path):
-        url = f"http://127.0.0.1:{self.haproxy_metrics_port}{path}"
-        with urllib.request.urlopen(url, timeout=IO_TIMEOUT) as r:
-            return r.read().decode()
 
 
 def start_cluster(extra=()):
@@ -61,31 +37,15 @@ def start_cluster(extra=()):
     binary = os.environ.get("FLUX_GATEWAY_BIN")
     if not binary:
         pytest.skip("FLUX_GATEWAY_BIN is not set (CTest sets it)")
-    env = dict(os.environ, FLUX_SKIP_SETUP="1", FLUX_GATEWAY_BIN=binary)
-    cmd = ["bash", str(ROOT / "scripts" / "cluster.sh"), "--nodes", str(NODES), "--port", "0", *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    ready = sel.select(timeout=START_TIMEOUT)
-    sel.close()
-    if not ready:
-        proc.kill()
-        proc.wait(timeout=IO_TIMEOUT)
-        pytest.fail(f"cluster.sh printed nothing within {START_TIMEOUT}s")
-    line = proc.stdout.readline().strip()
-    if not line:
-        proc.wait(timeout=IO_TIMEOUT)
-        pytest.fail(f"cluster.sh exited with {proc.returncode} before its line")
-    return Cluster(proc, line)
+    try:
+        return Cluster.start(binary, NODES, extra, timeout=START_TIMEOUT)
+    except ClusterError as e:
+        pytest.fail(str(e))
 
 
 def stop_cluster(cluster):
-    cluster.proc.send_signal(signal.SIGTERM)
-    try:
-        rc = cluster.proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        cluster.proc.kill()
-        cluster.proc.wait(timeout=IO_TIMEOUT)
+    rc = cluster.stop(timeout=60)
+    if rc is None:
         pytest.fail("cluster.sh did not stop within 60s of SIGTERM")
     assert rc == 0, f"cluster.sh exited {rc} on SIGTERM"
     for node in cluster.nodes.values():

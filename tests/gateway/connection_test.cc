@@ -23,25 +23,19 @@ using testing::turn_until;
 
 class ConnectionTest : public ::testing::Test {
  protected:
-  ConnectionTest() {
-    options_.port = 0;
-    options_.linger = Millis{200};
-  }
   Reactor& reactor() {
     if (!reactor_) reactor_ = std::make_unique<Reactor>(options_);
     return *reactor_;
   }
   std::optional<std::string> receive(PairClient& client) { return client.receive({&reactor()}); }
   bool sees_eof(PairClient& client) { return client.sees_eof({&reactor()}); }
-  uint64_t closed(CloseReason reason) {
-    return reactor().metrics().connections.closed_total[int(reason)].get();
-  }
+  uint64_t closed(CloseReason reason) { return testing::closed_count(reactor(), reason); }
   std::string hello(PairClient& client) {
     client.send("FLUX_HELLO 1");
     return ready_session_id(receive(client));
   }
 
-  Options options_;
+  Options options_ = testing::quick_options();
   std::unique_ptr<Reactor> reactor_;
 };
 

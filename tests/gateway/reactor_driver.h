@@ -4,7 +4,8 @@
 // a reactor (serve_connected), and the loops are turned by hand (run_once)
 // until what the test waits for has arrived, within a deadline.
 //
-// Shared by the reactor, connection and session hand-off unit tests.
+// Shared by the reactor, connection and session hand-off unit tests: the
+// options they start from, the clients, and the counts they check.
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,11 +20,28 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/protocol_enums.h"
+#include "gateway/options.h"
 #include "gateway/reactor.h"
 
 namespace flux::testing {
 
 using namespace std::chrono_literals;
+
+// Options for a reactor driven by hand: an ephemeral port (the listener is
+// not what these tests exercise) and a 200 ms linger, so that a closing
+// connection ends well within a test's deadline.
+inline Options quick_options() {
+  Options options;
+  options.port = 0;
+  options.linger = Millis{200};
+  return options;
+}
+
+// Connections of `reactor` closed for `reason` so far.
+inline uint64_t closed_count(const Reactor& reactor, CloseReason reason) {
+  return reactor.metrics().connections.closed_total[static_cast<size_t>(reason)].get();
+}
 
 // Turns every reactor once (blocking in the first only when asked: the
 // 100 ms tick bounds the wait).

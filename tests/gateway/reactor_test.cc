@@ -20,16 +20,11 @@ namespace flux {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::closed_count;
 using testing::PairClient;
+using testing::quick_options;
 using testing::ready_session_id;
 using testing::turn_until;
-
-Options quick_options() {
-  Options options;
-  options.port = 0;
-  options.linger = Millis{200};
-  return options;
-}
 
 TEST(ReactorTest, ServesAConnectionFromHelloToBye) {
   Reactor reactor(quick_options());
@@ -46,7 +41,7 @@ TEST(ReactorTest, ServesAConnectionFromHelloToBye) {
   EXPECT_TRUE(client.sees_eof({&reactor}));
   client.close();
   EXPECT_TRUE(turn_until({&reactor}, [&] { return reactor.connection_count() == 0; }));
-  EXPECT_EQ(reactor.metrics().connections.closed_total[int(CloseReason::kBye)].get(), 1u);
+  EXPECT_EQ(closed_count(reactor, CloseReason::kBye), 1u);
 }
 
 TEST(ReactorTest, ListsEveryOpenConnection) {
@@ -80,7 +75,7 @@ TEST(ReactorTest, RefusesPastMaxConnectionsAndAdmitsAgainOnceOneCloses) {
   EXPECT_EQ(refused.receive({&reactor}), "FLUX_ERROR server-full");
   EXPECT_TRUE(refused.sees_eof({&reactor}));
   EXPECT_EQ(reactor.connection_count(), 1u);
-  EXPECT_EQ(reactor.metrics().connections.closed_total[int(CloseReason::kServerFull)].get(), 1u);
+  EXPECT_EQ(closed_count(reactor, CloseReason::kServerFull), 1u);
 
   first.close();
   ASSERT_TRUE(turn_until({&reactor}, [&] { return reactor.connection_count() == 0; }));
@@ -121,7 +116,7 @@ TEST(ReactorTest, ShutdownTellsEveryConnectionAndRunReturnsOnceDrained) {
   EXPECT_EQ(reactor.connection_count(), 0u);
   EXPECT_EQ(ready.receive({}), "FLUX_ERROR server-shutdown");
   EXPECT_EQ(waiting.receive({}), "FLUX_ERROR server-shutdown");
-  EXPECT_EQ(reactor.metrics().connections.closed_total[int(CloseReason::kShutdown)].get(), 2u);
+  EXPECT_EQ(closed_count(reactor, CloseReason::kShutdown), 2u);
 }
 
 TEST(ReactorTest, ListensOnLoopbackAndServesTcpClients) {

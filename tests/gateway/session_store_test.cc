@@ -4,8 +4,6 @@
 // and its faults (Redis killed, Redis frozen). Each store runs on its own
 // event_base, driven by this thread as a reactor would drive it.
 
-#include "gateway/session_store.h"
-
 #include <event2/event.h>
 #include <gtest/gtest.h>
 
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "gateway/libevent_ptr.h"
+#include "gateway/redis_session_store.h"
 #include "support/deadline.h"
 #include "support/redis_server.h"
 
@@ -61,7 +60,7 @@ struct Node {
     options.resume_window = resume_window;
     options.session_store = {true, "127.0.0.1", redis.port()};
     options.session_store_timeout = timeout;
-    store = std::make_unique<SessionStore>(
+    store = std::make_unique<RedisSessionStore>(
         SessionStore::Deps{base.get(), options, metrics.session_store, metrics.store_round_trip,
                            clock, 0, [this](std::string_view id, std::string_view token) {
                              released.emplace_back(std::string(id) + " " + std::string(token));
@@ -76,7 +75,7 @@ struct Node {
   ReactorMetrics metrics;
   EventBasePtr base;
   LoopClock clock;
-  std::unique_ptr<SessionStore> store;
+  std::unique_ptr<RedisSessionStore> store;
   std::vector<std::string> released;
 };
 

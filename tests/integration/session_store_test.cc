@@ -11,8 +11,8 @@
 #include <signal.h>
 
 #include <chrono>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/gateway_process.h"
@@ -36,8 +36,9 @@ std::string frame_text(int session, int n) {
 ::testing::AssertionResult start_node(GatewayProcess& gw, const RedisServer& redis, int node,
                                       std::vector<std::string> extra = {}) {
   // --linger 1s: at the end, connections the test left open close quickly.
-  std::vector<std::string> args = {"--reactors", "2", "--node-id", std::to_string(node),
-                                   "--session-store", redis.url(), "--linger", "1s"};
+  std::vector<std::string> args = {
+      "--reactors",      "2",         "--node-id", std::to_string(node),
+      "--session-store", redis.url(), "--linger",  "1s"};
   args.insert(args.end(), extra.begin(), extra.end());
   if (auto started = gw.start(args); !started) return started;
   // Every reactor's store link is up before the test starts.
@@ -67,10 +68,10 @@ std::string open_session(TestClient& client, uint16_t port, int tag, int frames)
   if (auto ok = client.connect(port); !ok) return ok;
   if (auto ok = client.send_frame("FLUX_RESUME " + id + " " + std::to_string(last_seq)); !ok)
     return ok;
-  if (auto ok = client.expect_frame("FLUX_READY " + id + " " + std::to_string(seq)); !ok)
-    return ok;
+  if (auto ok = client.expect_frame("FLUX_READY " + id + " " + std::to_string(seq)); !ok) return ok;
   for (uint64_t n = last_seq + 1; n <= seq; ++n)
-    if (auto ok = client.expect_frame(frame_text(tag, int(n))); !ok) return ok << " (replay " << n << ")";
+    if (auto ok = client.expect_frame(frame_text(tag, int(n))); !ok)
+      return ok << " (replay " << n << ")";
   // A PING barrier: nothing else was replayed.
   if (auto ok = client.send_frame("FLUX_PING end"); !ok) return ok;
   return client.expect_frame("FLUX_PONG end");
@@ -146,15 +147,16 @@ TEST_F(SessionStoreIntegration, ANodeKilledWithSigkillLosesNoSession) {
   constexpr int kSessions = 10;
   std::vector<TestClient> clients(kSessions);
   std::vector<std::string> ids;
-  for (int i = 0; i < kSessions; ++i) ids.push_back(open_session(clients[i], doomed.port(), i, 5 + i));
+  for (int i = 0; i < kSessions; ++i)
+    ids.push_back(open_session(clients[i], doomed.port(), i, 5 + i));
   doomed.signal(SIGKILL);
   ASSERT_TRUE(doomed.wait_exit(after(seconds(10))));
   for (int i = 0; i < kSessions; ++i) {
     EXPECT_TRUE(clients[i].wait_closed());
     TestClient resumed;
     // Each client saw every echo; it says it saw all but the last two.
-    ASSERT_TRUE(resume_and_expect(resumed, survivor.port(), ids[i], i, uint64_t(3 + i),
-                                  uint64_t(5 + i)))
+    ASSERT_TRUE(
+        resume_and_expect(resumed, survivor.port(), ids[i], i, uint64_t(3 + i), uint64_t(5 + i)))
         << "session " << i;
   }
   EXPECT_TRUE(survivor.stop_cleanly());

@@ -28,7 +28,7 @@ std::map<std::string, std::string> table_keys() {
     if (!def.prometheus.empty())
       out[std::string(group) + "." + def.stats_key()] = std::string(def.prometheus);
   });
-#define FLUX_PROCESS_ROW(field, kind, name, help) out["process." #field] = name;
+#define FLUX_PROCESS_ROW(field, type, kind, name, help) out["process." #field] = name;
   FLUX_PROCESS_METRICS(FLUX_PROCESS_ROW)
 #undef FLUX_PROCESS_ROW
   out["version"] = out["node"] = std::string(kBuildInfoName);

@@ -20,6 +20,7 @@
 
 #include "common/protocol_enums.h"
 #include "support/exposition_parser.h"
+#include "tests/metrics/distinct_snapshot.h"
 
 namespace flux {
 namespace {
@@ -54,31 +55,7 @@ HistogramSnapshot histogram_of(const std::vector<uint64_t>& values) {
 
 // Reactor `r` (0 or 1): figures that differ per field and per reactor.
 ReactorSnapshot crafted_reactor(uint64_t r) {
-  uint64_t next = 1000 * (r + 1);
-  auto v = [&next] { return next += 7; };
-  ReactorSnapshot s;
-  s.connections.accepted_total = v(), s.connections.accept_errors_total = v(),
-  s.connections.accept_pauses_total = v();
-  for (size_t i = 0; i + 1 < s.connections.by_state.size(); ++i)
-    s.connections.by_state[i] = v();  // CLOSED stays 0
-  for (auto& n : s.connections.closed_total) n = v();
-  s.traffic.frames_in_total = v(), s.traffic.frames_out_total = v(), s.traffic.bytes_in_total = v(),
-  s.traffic.bytes_out_total = v();
-  s.traffic.bytes_queued = v(), s.traffic.backpressure_pauses_total = v();
-  for (auto& n : s.traffic.protocol_errors_total) n = v();
-  s.pool.block_acquires_total = v(), s.pool.block_allocations_total = v(),
-  s.pool.frame_node_allocations_total = v();
-  s.pool.block_releases_total = v(), s.pool.frame_node_releases_total = v();
-  s.pool.block_bytes_in_use = v(), s.pool.block_bytes_free = v();
-  s.loop.iterations_total = v(), s.loop.busy_ns_total = v() * 1'000'000,
-  s.loop.poll_ns_total = v() * 3'000'000;
-  s.loop.last_turn_monotonic_ns = v(), s.loop.voluntary_switches_total = v(),
-  s.loop.involuntary_switches_total = v();
-  s.sessions.attached = v(), s.sessions.detached = v(), s.sessions.replay_memory_bytes = v();
-  s.sessions.replay_frame_bytes = v(), s.sessions.created_total = v(),
-  s.sessions.frames_replayed_total = v();
-  s.sessions.expired_total = v(), s.sessions.evicted_total = v();
-  for (auto& n : s.sessions.resumes_total) n = v();
+  ReactorSnapshot s = test::distinct_snapshot(1000 * (r + 1), 7, 1'000'000);
   // Values on, around and past the coarse bounds, including > 60 s (+Inf).
   s.poll_wait = histogram_of({1'000, 1'001, 250'000 + r, 99'000'000, 61'000'000'000});
   s.loop_busy = histogram_of({0, 500 + r, 2'500, 2'500, 10'000'000, 60'000'000'000});

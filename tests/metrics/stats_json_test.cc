@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/protocol_enums.h"
+#include "tests/metrics/distinct_snapshot.h"
 
 namespace flux {
 namespace {
@@ -194,31 +195,9 @@ ReactorSnapshot advance(ReactorSnapshot s, uint64_t k, uint64_t busy_ns, uint64_
   return s;
 }
 
-// Reactor r's figures at the start of the 10 s window.
+// Reactor r's figures at the start of the 10 s window: every cell distinct.
 ReactorSnapshot base_reactor(uint64_t r) {
-  ReactorSnapshot s;
-  uint64_t next = 100 * (r + 1);
-  auto v = [&next] { return next += 3; };
-  s.connections.accepted_total = v(), s.connections.accept_errors_total = v(),
-  s.connections.accept_pauses_total = v();
-  for (size_t i = 0; i + 1 < s.connections.by_state.size(); ++i) s.connections.by_state[i] = v();
-  for (auto& n : s.connections.closed_total) n = v();
-  s.traffic.frames_in_total = v(), s.traffic.frames_out_total = v(), s.traffic.bytes_in_total = v(),
-  s.traffic.bytes_out_total = v();
-  s.traffic.bytes_queued = v(), s.traffic.backpressure_pauses_total = v();
-  for (auto& n : s.traffic.protocol_errors_total) n = v();
-  s.pool.block_acquires_total = v(), s.pool.block_allocations_total = v(),
-  s.pool.frame_node_allocations_total = v();
-  s.pool.block_releases_total = v(), s.pool.frame_node_releases_total = v();
-  s.pool.block_bytes_in_use = v(), s.pool.block_bytes_free = v();
-  s.loop.iterations_total = v(), s.loop.busy_ns_total = v() * kMs, s.loop.poll_ns_total = v() * kMs;
-  s.loop.voluntary_switches_total = v(), s.loop.involuntary_switches_total = v();
-  s.sessions.attached = v(), s.sessions.detached = v(), s.sessions.replay_memory_bytes = v();
-  s.sessions.replay_frame_bytes = v(), s.sessions.created_total = v(),
-  s.sessions.frames_replayed_total = v();
-  s.sessions.expired_total = v(), s.sessions.evicted_total = v();
-  for (auto& n : s.sessions.resumes_total) n = v();
-  return s;
+  return test::distinct_snapshot(100 * (r + 1), 3, kMs);
 }
 
 // Echo latencies, per reactor: A before the 1 s window, B inside it, C after

@@ -39,25 +39,18 @@ Not thread-safe: use a Client from the event loop that created it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import random
 import socket
-import struct
-from typing import Any, Callable
+from typing import Callable
 
-from . import codec
-from .errors import (ClientClosed, ConnectionLost, FluxError, FrameTooLarge, HandshakeTimeout,
-                     IdleTimeout, InvalidSession, ProtocolViolation, ServerError, ServerFull,
-                     ServerShutdown, SessionLost, invalid_session, server_error)
+from . import codec, wire
+from .errors import (NETWORK_ERRORS, RESUMABLE_ERRORS, ClientClosed, ConnectionLost, FluxError,
+                     InvalidSession, ProtocolViolation, ServerError, SessionLost, invalid_session,
+                     server_error)
+from .ledger import Ledger
+from .options import Options
 
 log = logging.getLogger("fluxclient")
-
-# Connection-ending errors after which resuming makes sense: the session
-# survives them on the server (or the server is gone, and a refused resume
-# will say so).
-_RESUMABLE_ERRORS = (IdleTimeout, ServerShutdown, ServerFull, HandshakeTimeout)
-_NETWORK_ERRORS = (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError)
 
 _READY, _RECONNECTING, _CLOSING, _CLOSED, _NEW = "ready", "reconnecting", "closing", "closed", "new"
 
@@ -66,58 +59,16 @@ class Client:
     """One Flux session over successive TCP connections. Build it with
     fluxclient.connect(); all times are in seconds."""
 
-    def __init__(self, host: str, port: int, *,
-                 heartbeat_interval: float | None = 20.0,
-                 heartbeat_timeout: float | None = None,
-                 resume: bool = True,
-                 reconnect_timeout: float = 30.0,
-                 backoff_initial: float = 0.05,
-                 backoff_max: float = 2.0,
-                 connect_timeout: float = 10.0,
-                 close_timeout: float = 5.0,
-                 window: int = 128,
-                 window_bytes: int = 512 * 1024,
-                 max_frame: int = 65536,
-                 session_id: str | None = None,
-                 last_seq: int = 0):
-        """heartbeat_interval: a FLUX_PING this often while connected (None or
-        0: none); the gateway's --idle-timeout is 60 s by default.
-        heartbeat_timeout: a heartbeat unanswered this long drops the
-        connection (it is resumed); default: heartbeat_interval.
-        resume: reconnect and resume after a drop; False: a drop is terminal.
-        reconnect_timeout: give up reconnecting after this long (the
-        gateway's --resume-window is 30 s by default).
-        backoff_initial, backoff_max: reconnect delays double from the first
-        to the second, each scaled by a random factor in [0.5, 1]; the first
-        reconnect is immediate.
-        connect_timeout: bound on one TCP connect + handshake.
-        close_timeout: bound on close() waiting for the FLUX_BYE answer.
-        window, window_bytes: bound on frames/bytes sent and not yet recv()'d.
-        max_frame: send() refuses larger payloads (the gateway's --max-frame).
-        session_id, last_seq: resume this session at connect instead of
-        starting one (last_seq = echoes already received in it)."""
-        if window < 1 or window_bytes < 1:
-            raise ValueError("window and window_bytes must be positive")
+    def __init__(self, host: str, port: int, **options):
+        """options: see fluxclient.options.Options (a TypeError names an
+        unknown one, a ValueError a window that is not positive)."""
         self.host, self.port = host, port
-        self._heartbeat_interval = heartbeat_interval or 0.0
-        self._heartbeat_timeout = heartbeat_timeout or self._heartbeat_interval
-        self._resume = resume
-        self._reconnect_timeout = reconnect_timeout
-        self._backoff = (backoff_initial, backoff_max)
-        self._connect_timeout = connect_timeout
-        self._close_timeout = close_timeout
-        self._window, self._window_bytes = window, window_bytes
-        self._max_frame = max_frame
-        self._sid: str | None = session_id
-        self._seq = last_seq if session_id else 0
+        self._opt = opt = Options(**options)
+        self._sid: str | None = opt.session_id
+        self._ledger = Ledger(opt.last_seq if opt.session_id else 0)
         self._state = _NEW
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._unechoed: collections.deque[bytes] = collections.deque()  # sent, echo not received
-        self._foreign = 0  # replayed echoes of frames this object did not send (resume at connect)
-        self._rx: collections.deque[Any] = collections.deque()  # echoes and SessionLost, for recv()
-        self._undelivered = 0  # frames between send() and recv()
-        self._undelivered_bytes = 0
         self._final: FluxError | None = None
         self._pings: dict[str, asyncio.Future] = {}
         self._ping_count = 0
@@ -139,12 +90,12 @@ class Client:
     @property
     def seq(self) -> int:
         """Echoes received in the current session = the seq of the last one."""
-        return self._seq
+        return self._ledger.seq
 
     @property
     def in_flight(self) -> int:
         """Frames sent and not yet returned by recv()."""
-        return self._undelivered
+        return self._ledger.undelivered
 
     @property
     def connected(self) -> bool:
@@ -158,36 +109,30 @@ class Client:
         payload = bytes(payload)
         if codec.is_control(payload):
             raise ValueError("a data payload must not start with FLUX_ (that is a control message)")
-        if len(payload) > self._max_frame:
-            raise ValueError(f"payload of {len(payload)} bytes exceeds max_frame={self._max_frame}")
-        await self._wait(lambda: self._final is not None or self._state == _CLOSING or (
-            self._undelivered < self._window and
-            (self._undelivered == 0 or self._undelivered_bytes + len(payload) <= self._window_bytes)))
+        if len(payload) > self._opt.max_frame:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds max_frame={self._opt.max_frame}")
+        await self._wait(lambda: self._final is not None or self._state == _CLOSING
+                         or self._ledger.fits(len(payload), self._opt.window, self._opt.window_bytes))
         self._raise_if_finished()
-        self._unechoed.append(payload)
-        self._undelivered += 1
-        self._undelivered_bytes += len(payload)
+        self._ledger.sent(payload)
         writer = self._writer if self._state == _READY else None
         if writer is not None:  # else sent when the connection is back
             writer.write(codec.encode(payload))
             try:
                 await writer.drain()
-            except _NETWORK_ERRORS:
+            except NETWORK_ERRORS:
                 pass  # the reader sees the drop and resumes; the frame is kept
 
     async def recv(self) -> bytes:
         """The next echo. Raises SessionLost once when a resume was refused,
         and the terminal error after the last echo received."""
-        await self._wait(lambda: bool(self._rx) or self._final is not None)
-        if not self._rx:
+        await self._wait(lambda: bool(self._ledger.rx) or self._final is not None)
+        if not self._ledger.rx:
             raise self._final
-        item = self._rx.popleft()
-        if isinstance(item, BaseException):
-            self._changed()
-            raise item
-        self._undelivered -= 1
-        self._undelivered_bytes -= len(item)
+        item = self._ledger.take()
         self._changed()
+        if isinstance(item, BaseException):
+            raise item
         return item
 
     async def ping(self, timeout: float | None = None) -> float:
@@ -212,16 +157,8 @@ class Client:
     def abort_connection(self) -> None:
         """Drops the current connection with an RST, as a network failure
         would (SO_LINGER 0); the client resumes as after any drop."""
-        writer = self._writer
-        if writer is None:
-            return
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
-        writer.transport.abort()
+        if self._writer is not None:
+            wire.abort_with_rst(self._writer)
 
     async def close(self, bye: bool = True) -> None:
         """Ends the session with FLUX_BYE (when connected) and closes. With
@@ -238,9 +175,9 @@ class Client:
             self._changed()
             self._writer.write(codec.encode(b"FLUX_BYE"))
             try:
-                await asyncio.wait_for(asyncio.shield(self._tasks[0]), self._close_timeout)
-            except (asyncio.TimeoutError, *_NETWORK_ERRORS):
-                log.warning("no FLUX_BYE answer within %.1fs", self._close_timeout)
+                await asyncio.wait_for(asyncio.shield(self._tasks[0]), self._opt.close_timeout)
+            except (asyncio.TimeoutError, *NETWORK_ERRORS):
+                log.warning("no FLUX_BYE answer within %.1fs", self._opt.close_timeout)
         elif self._state != _CLOSED:
             self._state = _CLOSING
             self._changed()
@@ -267,13 +204,13 @@ class Client:
 
     async def _start(self) -> None:
         try:
-            await self._open(self._connect_timeout)
+            await self._open(self._opt.connect_timeout)
         except BaseException:
             self._state = _CLOSED
             raise
         self._started = True
         self._tasks.append(asyncio.create_task(self._supervise(), name="fluxclient-supervisor"))
-        if self._heartbeat_interval > 0:
+        if self._opt.heartbeat_interval > 0:
             self._tasks.append(asyncio.create_task(self._heartbeats(), name="fluxclient-heartbeat"))
 
     async def _open(self, timeout: float) -> None:
@@ -293,12 +230,12 @@ class Client:
 
     async def _handshake(self, reader, writer) -> None:
         if self._sid is None:
-            sid = await self._hello(reader, writer)
-            self._sid, self._seq = sid, 0
+            self._sid = await wire.hello(reader, writer)
+            self._ledger.seq = 0
             self._go_ready(reader, writer, [])
             return
-        writer.write(codec.encode(f"FLUX_RESUME {self._sid} {self._seq}".encode()))
-        command, rest = codec.split_control(await _read_frame(reader))
+        writer.write(codec.encode(f"FLUX_RESUME {self._sid} {self._ledger.seq}".encode()))
+        command, rest = codec.split_control(await wire.read_frame(reader))
         if command == "FLUX_READY":
             self._resumed(reader, writer, rest)
         elif command == "FLUX_INVALID":
@@ -309,17 +246,13 @@ class Client:
             raise ProtocolViolation(f"FLUX_RESUME answered {command!r}")
 
     def _resumed(self, reader, writer, ready_args: str) -> None:
-        sid, server_seq = _parse_ready(ready_args)
-        replayed = server_seq - self._seq
-        if sid != self._sid or replayed < 0 or (self._started and replayed > len(self._unechoed)):
+        sid, server_seq = wire.parse_ready(ready_args)
+        ledger = self._ledger
+        replayed = server_seq - ledger.seq
+        if sid != self._sid or replayed < 0 or (self._started and replayed > len(ledger.unechoed)):
             raise ProtocolViolation(f"FLUX_READY {ready_args} does not fit session {self._sid} at seq "
-                                    f"{self._seq} with {len(self._unechoed)} frame(s) unechoed")
-        if not self._started:  # resume at connect: the replayed frames were sent by someone else
-            self._foreign = replayed
-            replayed_ours = 0
-        else:
-            replayed_ours = replayed
-        never_read = list(self._unechoed)[replayed_ours:]
+                                    f"{ledger.seq} with {len(ledger.unechoed)} frame(s) unechoed")
+        never_read = ledger.resumed(replayed, first_connection=not self._started)
         self.replayed += replayed
         self.resent += len(never_read)
         self._go_ready(reader, writer, never_read)
@@ -327,28 +260,13 @@ class Client:
     async def _new_session(self, reader, writer, cause: InvalidSession) -> None:
         # The connection is still in HANDSHAKE after FLUX_INVALID (section 8).
         old = self._sid
-        sid = await self._hello(reader, writer)
-        lost = list(self._unechoed)
-        self._unechoed.clear()
-        self._undelivered -= len(lost)
-        self._undelivered_bytes -= sum(map(len, lost))
-        self._sid, self._seq, self._foreign = sid, 0, 0
+        sid = await wire.hello(reader, writer)
+        lost = self._ledger.restart()
+        self._sid = sid
         self.sessions_lost += 1
         log.warning("session %s lost (%s): new session %s, %d frame(s) unechoed", old, cause.reason, sid, len(lost))
-        self._rx.append(SessionLost(old, sid, cause, lost))
+        self._ledger.rx.append(SessionLost(old, sid, cause, lost))
         self._go_ready(reader, writer, [])
-
-    async def _hello(self, reader, writer) -> str:
-        writer.write(codec.encode(b"FLUX_HELLO 1"))
-        command, rest = codec.split_control(await _read_frame(reader))
-        if command == "FLUX_READY":
-            sid, seq = _parse_ready(rest)
-            if seq != 0:
-                raise ProtocolViolation(f"FLUX_HELLO answered FLUX_READY {rest}")
-            return sid
-        if command == "FLUX_ERROR":
-            raise server_error(rest)
-        raise ProtocolViolation(f"FLUX_HELLO answered {command!r}")
 
     def _go_ready(self, reader, writer, resend: list[bytes]) -> None:
         # No await from here to the state change: a send() running meanwhile
@@ -383,23 +301,23 @@ class Client:
                 return
 
     def _terminal_error(self, cause: BaseException | None) -> FluxError | None:
-        if isinstance(cause, ServerError) and not isinstance(cause, _RESUMABLE_ERRORS):
+        if isinstance(cause, ServerError) and not isinstance(cause, RESUMABLE_ERRORS):
             return cause  # session-taken-over, frame-too-large, ...
         if isinstance(cause, ProtocolViolation):
             return cause
-        if not self._resume:
+        if not self._opt.resume:
             if isinstance(cause, ServerError):
                 return cause
-            return ConnectionLost("connection lost", cause, list(self._unechoed))
+            return ConnectionLost("connection lost", cause, list(self._ledger.unechoed))
         return None
 
     async def _reconnect(self, cause: BaseException | None) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._reconnect_timeout
+        deadline = loop.time() + self._opt.reconnect_timeout
         last = cause
         for attempt in range(1 << 30):
             if attempt:
-                delay = min(self._backoff[1], self._backoff[0] * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                delay = self._opt.backoff_delay(attempt)
                 if loop.time() + delay >= deadline:
                     break
                 await asyncio.sleep(delay)  # back-off between attempts
@@ -407,22 +325,23 @@ class Client:
             if remaining <= 0:
                 break
             try:
-                await self._open(min(self._connect_timeout, remaining))
+                await self._open(min(self._opt.connect_timeout, remaining))
                 self.reconnects += 1
                 return
-            except (*_NETWORK_ERRORS, *_RESUMABLE_ERRORS) as e:
+            except (*NETWORK_ERRORS, *RESUMABLE_ERRORS) as e:
                 last = e
                 log.debug("reconnect attempt %d failed: %r", attempt + 1, e)
-        raise ConnectionLost(f"no reconnect within {self._reconnect_timeout}s", last, list(self._unechoed))
+        raise ConnectionLost(f"no reconnect within {self._opt.reconnect_timeout}s", last, list(self._ledger.unechoed))
 
     async def _read_loop(self) -> BaseException | None:
         """Returns why the connection ended: None for the FLUX_BYE answer."""
         reader = self._reader
         try:
             while True:
-                payload = await _read_frame(reader)
+                payload = await wire.read_frame(reader)
                 if not codec.is_control(payload):
-                    self._on_echo(payload)
+                    self._ledger.echoed(payload)
+                    self._changed()
                     continue
                 command, rest = codec.split_control(payload)
                 if command == "FLUX_PONG":
@@ -433,7 +352,7 @@ class Client:
                     error = server_error(rest)
                     if error.fatal:
                         return error
-                    self._rx.append(error)  # not fatal: reported in stream order
+                    self._ledger.rx.append(error)  # not fatal: reported in stream order
                     self._changed()
                 elif command == "FLUX_BYE" and self._state == _CLOSING:
                     return None
@@ -441,36 +360,20 @@ class Client:
                     return ProtocolViolation(f"unexpected {payload[:80]!r} in READY")
         except FluxError as e:
             return e
-        except _NETWORK_ERRORS as e:
+        except NETWORK_ERRORS as e:
             return e
-
-    def _on_echo(self, payload: bytes) -> None:
-        if self._foreign:
-            self._foreign -= 1
-            self._undelivered += 1
-            self._undelivered_bytes += len(payload)
-        elif not self._unechoed:
-            raise ProtocolViolation(f"echo of a frame never sent ({len(payload)} bytes)")
-        elif self._unechoed[0] != payload:
-            raise ProtocolViolation(f"echo {self._seq + 1} differs from the frame sent "
-                                    f"({len(payload)} vs {len(self._unechoed[0])} bytes)")
-        else:
-            self._unechoed.popleft()
-        self._seq += 1
-        self._rx.append(payload)
-        self._changed()
 
     async def _heartbeats(self) -> None:
         while True:
-            await asyncio.sleep(self._heartbeat_interval)  # the heartbeat period itself
+            await asyncio.sleep(self._opt.heartbeat_interval)  # the heartbeat period itself
             if self._state != _READY:
                 continue
             writer = self._writer
             try:
-                await self.ping(timeout=self._heartbeat_timeout)
+                await self.ping(timeout=self._opt.heartbeat_timeout)
             except asyncio.TimeoutError:
                 if writer is self._writer and self._state == _READY:
-                    log.warning("heartbeat unanswered for %.1fs: dropping the connection", self._heartbeat_timeout)
+                    log.warning("heartbeat unanswered for %.1fs: dropping the connection", self._opt.heartbeat_timeout)
                     self.abort_connection()
             except FluxError:
                 return
@@ -485,7 +388,7 @@ class Client:
     def _finish(self, error: FluxError) -> None:
         if self._final is None:
             if not hasattr(error, "unacknowledged"):
-                error.unacknowledged = list(self._unechoed)
+                error.unacknowledged = list(self._ledger.unechoed)
             self._final = error
         self._state = _CLOSED
         current = asyncio.current_task()
@@ -515,18 +418,6 @@ class Client:
             await event.wait()
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
-    (length,) = codec.HEADER.unpack(await reader.readexactly(codec.HEADER.size))
-    return await reader.readexactly(length) if length else b""
-
-
-def _parse_ready(args: str) -> tuple[str, int]:
-    parts = args.split(" ")
-    if len(parts) != 2 or len(parts[0]) != 32 or not parts[1].isdigit():
-        raise ProtocolViolation(f"malformed FLUX_READY {args!r}")
-    return parts[0], int(parts[1])
-
-
 class _Connect:
     """What connect() returns: await it, or use it with `async with`."""
 
@@ -550,6 +441,6 @@ class _Connect:
 def connect(host: str, port: int, **options) -> _Connect:
     """A Client connected and READY (handshake done, resume on):
     `client = await connect(...)` or `async with connect(...) as client:`.
-    Options: see Client.__init__. Raises OSError / TimeoutError when the
+    Options: see fluxclient.options.Options. Raises OSError / TimeoutError when the
     server cannot be reached, a ServerError (e.g. ServerFull) when it refuses."""
     return _Connect(Client(host, port, **options))

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 __all__ = [
     "FluxError", "ServerError", "HandshakeExpected", "HandshakeTimeout", "UnsupportedVersion",
     "FrameTooLarge", "IdleTimeout", "UnknownCommand", "AlreadyReady", "ServerFull", "ServerShutdown",
@@ -135,3 +137,10 @@ class ProtocolViolation(FluxError):
 
 class ClientClosed(FluxError):
     """The client was closed (close() or a fatal error already reported)."""
+
+
+# Connection-ending errors after which resuming makes sense: the session
+# survives them on the server (or the server is gone, and a refused resume
+# will say so). Not exported: the Client's classification, not an API.
+RESUMABLE_ERRORS = (IdleTimeout, ServerShutdown, ServerFull, HandshakeTimeout)
+NETWORK_ERRORS = (OSError, EOFError, asyncio.IncompleteReadError, asyncio.TimeoutError)

@@ -11,8 +11,6 @@ import os
 import queue
 import re
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.dirname(HERE))  # clients/python: nothing is installed
+from fluxclient.wire import abort_with_rst  # noqa: E402 - the RST the client itself uses
 
 GATEWAY_BIN = os.environ.get("FLUX_GATEWAY_BIN", os.path.join(REPO, "build", "gateway", "flux-gateway"))
 START_TIMEOUT_S = 15.0
@@ -117,16 +116,6 @@ async def wait_until(predicate, timeout, what):
         await asyncio.sleep(0.01)
 
 
-def _rst(writer):
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    writer.transport.abort()
-
-
 class Proxy:
     """A TCP relay in front of the gateway that can hold bytes in either
     direction and cut every connection with an RST (or a plain FIN)."""
@@ -150,7 +139,7 @@ class Proxy:
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
-            _rst(writer)
+            abort_with_rst(writer)
             return
         self.pairs.append((writer, up_writer))
         await asyncio.gather(self._pump(reader, up_writer, "up"), self._pump(up_reader, writer, "down"),
@@ -175,8 +164,8 @@ class Proxy:
     def reset_all(self):
         """RST on both sides of every relayed connection; held bytes are lost."""
         for down, up in self.pairs:
-            _rst(down)
-            _rst(up)
+            abort_with_rst(down)
+            abort_with_rst(up)
         self.pairs.clear()
         self.hold_up = self.hold_down = False
         self.held_up = self.held_down = 0
@@ -185,7 +174,7 @@ class Proxy:
         """FIN to the client (EOF without FLUX_BYE), RST to the gateway."""
         for down, up in self.pairs:
             down.close()
-            _rst(up)
+            abort_with_rst(up)
         self.pairs.clear()
 
     async def close(self):
