@@ -142,6 +142,9 @@ def test_detached_session_expires_after_the_resume_window(redis, nodes, tmp_path
         sid, _ = detached_session(short, 2)
         wait_for(lambda: redis.command("EXISTS", f"flux:s:{sid}", f"flux:f:{sid}") == 0, 10,
                  "the session's keys to expire (1 s window)")
+        # The node's own copy has its own timer: wait for it too.
+        wait_for(lambda: short.metric("flux_sessions", state="detached") == 0, 10,
+                 "the node to expire its detached copy")
         for node in (short, b):
             with node.dial() as sock:
                 assert resume(sock, sid, 2) == "FLUX_INVALID session-unknown", node.name
