@@ -126,7 +126,9 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void handle_resume(std::string_view id, uint64_t last_seq, bool may_hand_off = true);
   void hand_off_when_flushed(unsigned owner, std::string_view id, uint64_t last_seq);
   // Input waits while the connection leaves, or while the store answers a resume.
-  bool input_on_hold() const noexcept { return pending_handoff_ || pending_store_resume_; }
+  bool input_on_hold() const noexcept {
+    return pending_handoff_ || pending_store_resume_ || takeover_pending_;
+  }
   void hand_off_now();
   void become_ready(Session& session);
   void resume_into(Session& session, uint64_t last_seq);
@@ -138,6 +140,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void hold_for_store(std::string_view echoed) noexcept;
   void send_store_batch();
   void after_store_answer();
+  void drop_unstored_echoes() noexcept;
   void discard_input();
   void on_peer_eof();
 
@@ -203,6 +206,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   // requests awaiting an answer, and a resume the store is deciding.
   uint64_t unstored_frames_ = 0;
   unsigned store_requests_ = 0;
+  bool takeover_pending_ = false;  // taken over: session-taken-over once the store has answered
   struct PendingStoreResume {
     SessionId session_id{};
     uint64_t last_seq = 0;

@@ -26,14 +26,16 @@ char* append_decimal(char* out, char* end, uint64_t n) {
 // (or discarded it after a replay gap).
 void Connection::on_session_taken_over() {
   session_ = nullptr;  // the session belongs to the new connection now
-  // Echoes still waiting for the store: their frames are the new holder's
-  // to replay (if the store has them), never this connection's to send.
-  const uint64_t before = out_.pending_bytes();
-  out_.drop_held();
-  ctx_.metrics.traffic.bytes_queued.sub(before - out_.pending_bytes());
-  note_queue_change(before);
   unstored_frames_ = 0;
   ctx_.store_batch.clear();
+  // Session store: echoes still waiting for it go out first if it stored
+  // their frames (the new holder's seq counts them), and never if it refused
+  // them; the error follows once every answer is in.
+  if (store_requests_ > 0) {
+    takeover_pending_ = true;
+    set_reading(false);
+    return;
+  }
   begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
 }
 

@@ -60,17 +60,31 @@ void Connection::on_store_failed() {
 }
 
 // The store says this connection no longer holds its session (taken over
-// on another node, or expired there): it lets go like any taken-over holder.
+// on another node, or expired there): the echoes it refused are never sent,
+// and the connection lets go like any taken-over holder.
 void Connection::on_store_lost() {
   --store_requests_;
-  if (!session_ || !session_->stored) return;  // already let go
-  const StoreToken token = session_->token;
-  ctx_.sessions.release_lost(view(session_->id), token.view());  // calls on_session_taken_over
+  drop_unstored_echoes();
+  if (session_ && session_->stored) {
+    const StoreToken token = session_->token;
+    ctx_.sessions.release_lost(view(session_->id), token.view());  // calls on_session_taken_over
+  }
   after_store_answer();
+}
+
+void Connection::drop_unstored_echoes() noexcept {
+  const uint64_t before = out_.pending_bytes();
+  out_.drop_held();
+  ctx_.metrics.traffic.bytes_queued.sub(before - out_.pending_bytes());
+  note_queue_change(before);
 }
 
 void Connection::after_store_answer() {
   if (state_ == ConnState::kClosed) return;
+  if (takeover_pending_ && store_requests_ == 0) {
+    takeover_pending_ = false;
+    return begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
+  }
   flush();
 }
 

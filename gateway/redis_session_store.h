@@ -41,7 +41,6 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   // Up, with its scripts loaded.
   bool available() const noexcept override { return ready_; }
 
-
   void create(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
               uint64_t release_to) override;
   void append(StoreWaiter& waiter, std::string_view id, const StoreToken& token, uint64_t count,

@@ -28,7 +28,11 @@
 //   byte 1      config: max-connections, socket buffers, reactors (1 or 2),
 //               --proxy-protocol (then every client opens with a PROXY v2
 //               header; every third one's header is malformed, and the
-//               model expects it closed without a single frame)
+//               model expects it closed without a single frame), store
+//               mode (sessions in a session store: an in-process stub of
+//               the Redis store, tests/fuzz/store_stub.h, that answers one
+//               loop turn late, so echoes, READY and resumes wait for it;
+//               the model is the same: section 8 does not depend on the store)
 //   then        actions: one op byte (low nibble: op, high nibble: client),
 //               followed by that op's arguments (see Op and FrameKind)
 //
@@ -83,6 +87,7 @@
 #include "gateway/buffer_pool.h"
 #include "gateway/options.h"
 #include "gateway/reactor.h"
+#include "tests/fuzz/store_stub.h"
 
 namespace flux::fuzz {
 namespace {
@@ -285,6 +290,7 @@ struct Config {
   int server_buffer_bytes = 0;       // SO_SNDBUF/SO_RCVBUF of the server end (0 = default)
   unsigned reactors = 1;             // 2: multi-reactor mode
   bool proxy_protocol = false;       // clients open with a PROXY v2 header
+  bool store = false;                // sessions in the (stub) session store
 };
 
 Config decode_config(Reader& in) {
@@ -310,6 +316,8 @@ Config decode_config(Reader& in) {
   c.reactors = (b >> 3) & 1 ? 2 : 1;
   c.proxy_protocol = (b >> 4) & 1;
   o.proxy_protocol = c.proxy_protocol;
+  c.store = (b >> 5) & 1;
+  o.session_store.redis = c.store;  // the mesh's factory makes the stub, never a Redis link
   return c;
 }
 
@@ -355,6 +363,10 @@ struct Client {
 class Harness {
  public:
   explicit Harness(const Config& config) : config_(config) {
+    if (config.store)
+      mesh_.store = [this](SessionStore::Deps deps) -> std::unique_ptr<SessionStore> {
+        return std::make_unique<StubStore>(std::move(deps), store_backend_);
+      };
     for (unsigned i = 0; i < config.reactors; ++i) {
       reactors_.push_back(std::make_unique<Reactor>(config.options, i, mesh_));
       mesh_.members.push_back(reactors_.back().get());
@@ -430,7 +442,8 @@ class Harness {
   void close_all_and_check();
 
   Config config_;
-  ReactorMesh mesh_;  // before the reactors: they use it until they go
+  StubBackend store_backend_;  // before the reactors: their stores use it until they go
+  ReactorMesh mesh_;           // before the reactors: they use it until they go
   std::vector<std::unique_ptr<Reactor>> reactors_;
   unsigned turns_ = 0;  // alternates the order in which reactors turn
   std::vector<Client> clients_;
@@ -727,8 +740,9 @@ bool Harness::settle() {
   int quiet = 0;
   for (int round = 0; round < kSettleRounds && quiet < kQuietRounds; ++round) {
     const uint64_t traffic_before = traffic();
+    const bool store_busy = store_backend_.in_flight > 0;  // answers still to come
     turn_reactors();
-    bool moved = traffic() != traffic_before;
+    bool moved = traffic() != traffic_before || store_busy;
     for (size_t i = 0; i < clients_.size(); ++i)
       if (clients_[i].open) moved |= drain(clients_[i], i);
     check_reactor();
@@ -1142,7 +1156,10 @@ void Harness::close_all_and_check() {
     ::close(c.fd);
     c.open = false;
   }
-  for (int round = 0; round < kSettleRounds && mesh_.admitted.load() > 0; ++round) turn_reactors();
+  for (int round = 0;
+       round < kSettleRounds && (mesh_.admitted.load() > 0 || store_backend_.in_flight > 0);
+       ++round)
+    turn_reactors();
   check_reactor();
   FUZZ_CHECK(connection_count() == 0 && mesh_.admitted.load() == 0,
              "%zu connections still open after every client left (%llu admitted)",

@@ -232,6 +232,14 @@ SEEDS["two-reactors-handoff-vs-owner-traffic"] = (
     + op(OPEN) + frame_w(resume_known(0, 0), 1) + op(STEP, 1) + frame_w(data(b"b"), 0) + op(STEP, 0)
     + frame_w(bytes([BYE]), 0) + op(STEP, 0) + op(STEP, 1) + frame_w(data(b"c"), 1))
 
+# Store mode: sessions in the (stub) session store, whose answers come one
+# loop turn late: every session seed again, on one reactor and on two.
+STORE = 0x20
+for _name in [n for n in SEEDS if n.startswith(("resume-", "shutdown", "two-reactors-", "hello",
+                                                "bye", "backpressure", "replay"))]:
+    _seed = SEEDS[_name]
+    SEEDS["store-" + _name] = _seed[:1] + bytes([_seed[1] | STORE]) + _seed[2:]
+
 
 def main():
     import sys
