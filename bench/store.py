@@ -79,6 +79,8 @@ def throughput_round(args, store, redis, workdir):
     if redis:
         redis.command("FLUSHALL")
     gw = Gateway(args.gateway, flags, workdir, f"gw-{store}")
+    if store == "redis":
+        gw.wait_store_connected()
     try:
         pids = {"gateway": gw.proc.pid} | ({"redis": redis.pid} if store == "redis" else {})
         cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
@@ -154,7 +156,7 @@ def profile_throughput(args, redis, workdir):
 
 def profile_memory(args, redis, workdir):
     redis.command("FLUSHALL")
-    gw = Gateway(args.gateway, ["--session-store", redis.url], workdir, "gw-memory-per-session")
+    gw = Gateway(args.gateway, ["--session-store", redis.url], workdir, "gw-memory-per-session").wait_store_connected()
     n = args.sessions
     socks = []
     try:
@@ -216,6 +218,13 @@ def kill_run(args, store, workdir):
             raise RuntimeError(f"cluster.sh ({store}) did not start: {line}")
         port = int(m.group(1))
         nodes = [spec.split(":") for spec in m.group(3).split(",")]
+        if store == "redis":  # sessions made before a node's store connects are node-local
+            import urllib.request
+            for _, addr, _, mport in nodes:
+                def connected(addr=addr, mport=mport):
+                    with urllib.request.urlopen(f"http://{addr}:{mport}/metrics", timeout=10) as r:
+                        return metric_sum(r.read().decode(), "flux_session_store_connected") == 1
+                wait_for(connected, 30, f"node {addr} connected to Redis")
         victim_pid, victim_addr, victim_mport = int(nodes[2][0]), nodes[2][1], nodes[2][3]
 
         def victim(name, **labels):

@@ -130,6 +130,17 @@ class Gateway:
         assert status == 200, f"/metrics answered {status}"
         return text
 
+    def wait_store_connected(self, timeout=30):
+        """Until every reactor is connected to the session store: the start
+        line comes before the store connects, and a session created before
+        that is node-local (counted as a fallback)."""
+        def connected():
+            text = self.metrics()
+            reactors = len(set(re.findall(r'^flux_loop_iterations_total\{[^}]*reactor="(\d+)"', text, re.M)))
+            return reactors > 0 and metric_sum(text, "flux_session_store_connected") == reactors
+        wait_for(connected, timeout, f"{self.name}: every reactor connected to the session store")
+        return self
+
     def metric(self, name, text=None, **labels):
         """Sum of every sample of `name` whose labels include `labels`
         (over reactors); None when there is no such sample."""

@@ -168,6 +168,11 @@ def test_kill_a_node_mid_churn_nothing_lost(tmp_path):
         pytest.skip("FLUX_GATEWAY_BIN / FLUX_FLUXBENCH_BIN are not set (CTest sets them)")
     c = StoreCluster(binary, ["--session-store", "redis"])
     try:
+        # A node prints its start line before its store connects; sessions
+        # created before that would be node-local (a fallback), not durable.
+        for i in c.nodes:
+            wait_for(lambda: metric_sum(c.metrics(i), "flux_session_store_connected") == 1, 30,
+                     f"node {i} connected to Redis")
         cmd = [bench, "--port", str(c.port), "--conns", "60", "--window", "4", "--churn", "20",
                "--resume-on-close", "--warmup", "1s", "--duration", "8s", "--grace", "5s", "--json",
                "--no-progress"]

@@ -47,7 +47,7 @@ def redis(tmp_path_factory):
 
 def start_node(redis, node_id, tmp_path, extra=()):
     return Gateway(gateway_binary(), ["--node-id", str(node_id), "--session-store", redis.url, *COMMON, *extra],
-                   workdir=tmp_path, name=f"node{node_id}")
+                   workdir=tmp_path, name=f"node{node_id}").wait_store_connected()
 
 
 @pytest.fixture(scope="module")

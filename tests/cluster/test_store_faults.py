@@ -90,6 +90,8 @@ def setup(tmp_path):
     try:
         g = Gateway(gateway_binary(), ["--node-id", "1", "--reactors", "2", *flags], tmp_path, "g")
         h = Gateway(gateway_binary(), ["--node-id", "2", *flags], tmp_path, "h")
+        g.wait_store_connected()
+        h.wait_store_connected()
         holders = [Holder(g) for _ in range(HOLDERS)]
         yield redis, g, h, holders
     finally:

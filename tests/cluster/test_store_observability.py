@@ -96,6 +96,8 @@ def world(tmp_path):
     try:
         gateways.append(Gateway(gateway_binary(), ["--node-id", "1", "--reactors", "2", *flags], tmp_path, "a"))
         gateways.append(Gateway(gateway_binary(), ["--node-id", "2", *flags], tmp_path, "b"))
+        for g in gateways:
+            g.wait_store_connected()
         job = {"job_name": "flux-gateway", "metrics_path": "/metrics",
                "static_configs": [{"targets": [f"127.0.0.1:{g.mport}" for g in gateways]}]}
         try:
