@@ -141,6 +141,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void send_store_batch();
   void after_store_answer();
   void drop_unstored_echoes() noexcept;
+  void tell_taken_over();
   void discard_input();
   void on_peer_eof();
 
@@ -207,6 +208,8 @@ class Connection final : public SessionHolder, public StoreWaiter {
   uint64_t unstored_frames_ = 0;
   unsigned store_requests_ = 0;
   bool takeover_pending_ = false;  // taken over: session-taken-over once the store has answered
+  bool store_lost_ = false;        // the store refused a write: the session is gone from here
+  bool told_taken_over_ = false;
   struct PendingStoreResume {
     SessionId session_id{};
     uint64_t last_seq = 0;

@@ -33,10 +33,10 @@ void Connection::on_session_taken_over() {
   // them; the error follows once every answer is in.
   if (store_requests_ > 0) {
     takeover_pending_ = true;
-    set_reading(false);
+    if (state_ != ConnState::kClosing) set_reading(false);  // CLOSING reads on, to see EOF
     return;
   }
-  begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
+  tell_taken_over();
 }
 
 // The PROXY v2 header comes before any Flux byte; the client it names

@@ -60,15 +60,24 @@ void Connection::on_store_failed() {
 }
 
 // The store says this connection no longer holds its session (taken over
-// on another node, or expired there): the echoes it refused are never sent,
-// and the connection lets go like any taken-over holder.
+// on another node, or expired there): as if the takeover had come before
+// the read whose frames it refused. Their echoes, and everything the
+// connection queued after them (answers to input it read while the session
+// was no longer its own, a BYE's reply, a protocol error), are never sent;
+// the client is told session-taken-over instead, also when that later
+// input had already begun closing the connection.
 void Connection::on_store_lost() {
   --store_requests_;
-  drop_unstored_echoes();
+  if (!store_lost_) {
+    store_lost_ = true;
+    drop_unstored_echoes();
+  }
   if (session_ && session_->stored) {
     const StoreToken token = session_->token;
     ctx_.sessions.release_lost(view(session_->id), token.view());  // calls on_session_taken_over
   }
+  takeover_pending_ = true;
+  if (state_ != ConnState::kClosing) set_reading(false);  // CLOSING reads on, to see EOF
   after_store_answer();
 }
 
@@ -83,8 +92,19 @@ void Connection::after_store_answer() {
   if (state_ == ConnState::kClosed) return;
   if (takeover_pending_ && store_requests_ == 0) {
     takeover_pending_ = false;
-    return begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
+    return tell_taken_over();
   }
+  flush();
+}
+
+void Connection::tell_taken_over() {
+  if (state_ != ConnState::kClosing)
+    return begin_closing(CloseReason::kTakenOver, ErrorCode::kSessionTakenOver);
+  if (store_lost_ && !told_taken_over_) {  // its closing output was dropped: say why now
+    queue_error(ErrorCode::kSessionTakenOver);
+    close_reason_ = CloseReason::kTakenOver;
+  }
+  told_taken_over_ = true;
   flush();
 }
 

@@ -1,6 +1,7 @@
 #include "gateway/session_table.h"
 
 #include <algorithm>
+#include <cassert>
 
 namespace flux {
 
@@ -18,7 +19,9 @@ SessionTable::~SessionTable() {
 Session* SessionTable::insert_unclaimed(const SessionId& id, SessionHolder& holder) {
   auto session = std::make_unique<Session>(*this, id, deps_.pools, deps_.base, on_expiry_cb);
   Session& ref = *session;
-  sessions_.emplace(view(ref.id), std::move(session));
+  const bool inserted = sessions_.emplace(view(ref.id), std::move(session)).second;
+  assert(inserted);  // the caller found no session under this id
+  (void)inserted;
   ref.holder = &holder;
   deps_.metrics.attached.add();
   return &ref;
@@ -245,9 +248,16 @@ Session& SessionTable::adopt_stored(std::string_view id, const StoreToken& token
   SessionId session_id{};
   std::copy(id.begin(), id.end(), session_id.begin());
   auto found = sessions_.find(id);
+  if (found != sessions_.end() && found->second->doomed) {
+    // Discarded earlier in this loop turn and not yet reaped: free it now,
+    // or the new copy could not take its place under the same id.
+    std::erase(doomed_, found->second.get());
+    erase(*found->second);
+    found = sessions_.end();
+  }
   Session* session = nullptr;
   SessionHolder* previous = nullptr;
-  if (found != sessions_.end() && !found->second->doomed) {
+  if (found != sessions_.end()) {
     session = found->second.get();
     previous = session->holder == &holder ? nullptr : session->holder;
     session->holder = &holder;

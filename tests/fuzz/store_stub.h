@@ -57,8 +57,8 @@ class StubStore final : public SessionStore {
 
   void create(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
               uint64_t release_to) override {
-    ask(&waiter, [this, id = std::string(id), token = std::string(token.view()), release_to](
-                     StoreWaiter* w) {
+    ask(&waiter, [this, id = std::string(id), token = std::string(token.view()),
+                  release_to](StoreWaiter* w) {
       backend_.sessions[id] = {token, deps_.reactor_index, 0, {}, true};
       if (w) w->on_store_persisted(release_to);
     });
@@ -180,8 +180,8 @@ class StubStore final : public SessionStore {
 
   // PUBLISH on the previous holder's channel: heard there next turn.
   void release(const StubBackend::Record& record, const std::string& id) {
-    StubStore* holder = record.reactor < backend_.stores.size() ? backend_.stores[record.reactor]
-                                                                : nullptr;
+    StubStore* holder =
+        record.reactor < backend_.stores.size() ? backend_.stores[record.reactor] : nullptr;
     if (!holder) return;
     holder->ask(nullptr, [holder, id, token = record.owner](StoreWaiter*) {
       holder->deps_.on_released(id, token);

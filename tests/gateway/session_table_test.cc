@@ -448,5 +448,75 @@ TEST_F(SessionTableTest, DestroyingTheTableReturnsItsMemory) {
   EXPECT_EQ(large_.blocks_free(), large_.blocks_total());
 }
 
+// ------------------------------------------------------- session store
+
+// A store that answers nothing: the table's own bookkeeping is what is tested.
+struct SilentStore final : SessionStore {
+  explicit SilentStore(Deps deps) : SessionStore(std::move(deps)) {}
+  bool available() const noexcept override { return true; }
+  void create(StoreWaiter&, std::string_view, const StoreToken&, uint64_t) override {}
+  void append(StoreWaiter&, std::string_view, const StoreToken&, uint64_t, uint64_t,
+              std::span<const std::string_view>, uint64_t) override {}
+  void send_turn_batch() override {}
+  void resume(StoreWaiter&, std::string_view, uint64_t, const StoreToken&) override {}
+  void forget(StoreWaiter&) noexcept override {}
+  void renew_lease(std::string_view, const StoreToken&) override {}
+  void detach(std::string_view, const StoreToken&) override { ++detached; }
+  void remove(std::string_view, const StoreToken&) override { ++removed; }
+  void on_tick(uint64_t) override {}
+  int detached = 0;
+  int removed = 0;
+};
+
+class StoredSessionTableTest : public SessionTableTest {
+ protected:
+  SessionTable& make_stored_table() {
+    options_.session_store.redis = true;
+    store_ = std::make_unique<SilentStore>(
+        SessionStore::Deps{base_.get(), options_, metrics_.session_store, metrics_.store_round_trip,
+                           loop_clock_, 0, [](std::string_view, std::string_view) {}});
+    resume_window_ = CommonTimeout(base_.get(), options_.resume_window);
+    table_ = std::make_unique<SessionTable>(SessionTable::Deps{base_.get(),
+                                                               options_,
+                                                               metrics_.sessions,
+                                                               {small_, large_},
+                                                               ids_,
+                                                               resume_window_,
+                                                               loop_clock_,
+                                                               directory_,
+                                                               kThisReactor,
+                                                               store_.get(),
+                                                               &metrics_.session_store});
+    return *table_;
+  }
+  std::unique_ptr<SilentStore> store_;
+};
+
+// A session discarded earlier in the same loop turn (doomed, not yet
+// reaped) and granted again by the store under the same id: the new copy
+// takes its place (the kill test's use-after-free: the new copy was freed).
+TEST_F(StoredSessionTableTest, AStoreResumeReplacesACopyDiscardedThisTurn) {
+  SessionTable& table = make_stored_table();
+  FakeHolders holders;
+  Session& first = table.create(holders[0]);
+  ASSERT_TRUE(table.store_new(first, 1));
+  const std::string id(view(first.id));
+  table.discard(first);  // FLUX_BYE: doomed until reap()
+  EXPECT_EQ(store_->removed, 1);
+  const std::vector<std::string_view> frames = {"a", "b"};
+  Session& again = table.adopt_stored(id, store_->next_token(), 2, 0, frames, holders[1]);
+  EXPECT_EQ(view(again.id), id);
+  EXPECT_EQ(again.seq, 2u);
+  EXPECT_EQ(again.replay.count(), 2u);
+  table.reap();  // must not free the new copy
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(view(again.id), id);
+  table.detach(again);  // a stored session leaves this node when it detaches
+  EXPECT_EQ(store_->detached, 1);
+  table.reap();
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(metrics_.sessions.attached.get(), 0u);
+}
+
 }  // namespace
 }  // namespace flux
