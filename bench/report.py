@@ -77,7 +77,7 @@ def render(t, results_dir, plot_path=None):
         parts.append(flood_section(t, r, st))
     if st["full"]:
         # Kept from runs of other tools / by hand, then the full run's verdicts.
-        parts += [t.text("flood_before_after"), t.text("cluster")]
+        parts += [t.text("flood_before_after"), t.text("cluster"), t.text("store")]
         parts += [gaps_section(t, r, st), conclusions(t, r, st, points)]
     parts.append(t.text("commands", commands="\n".join(st["commands"]), results_dir=st["results_dir"]))
     return "\n\n".join(parts) + "\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a local Flux cluster: N gateway nodes behind one HAProxy.
 #
-#   bash scripts/cluster.sh [--nodes N] [--port P] [--control FIFO] [-- GATEWAY_FLAGS...]
+#   bash scripts/cluster.sh [--nodes N] [--port P] [--control FIFO]
+#                           [--session-store memory|redis|redis://HOST:PORT] [-- GATEWAY_FLAGS...]
 #
 # Node i (1..N) runs flux-gateway --bind 127.0.0.(10+i) --port 0
 # --metrics-port 0 --node-id i --proxy-protocol GATEWAY_FLAGS. HAProxy
@@ -10,8 +11,16 @@
 # and stats page (/stats) on another free port. Once HAProxy accepts, stdout
 # gets exactly one line:
 #   cluster port=<p> haproxy_metrics_port=<hp> nodes=<pid>:<addr>:<port>:<metrics_port>,...
+# (with --session-store redis, " redis_port=<r>" is appended to it).
 # Everything else goes to stderr. Stays in the foreground; SIGTERM or SIGINT
-# stops HAProxy and the nodes and exits 0.
+# stops HAProxy, the nodes (and the Redis it started) and exits 0.
+#
+# --session-store (default memory: each node keeps its own sessions): "redis"
+# starts a redis-server on a free 127.0.0.1 port (--save '' --appendonly no:
+# nothing on disk), waits for its PING and gives every node --session-store
+# redis://127.0.0.1:<r>, so a session can be resumed on any node, also after
+# its node died; "redis://HOST:PORT" uses that Redis (not started, not
+# stopped, no redis_port in the line).
 #
 # --control FIFO: cluster.sh creates the FIFO and reads commands from it, one
 # a line. "restart I" sets node I to drain in HAProxy, stops it (SIGTERM, wait
@@ -29,10 +38,10 @@ START_TIMEOUT=30 # seconds for each node's start line and for HAProxy
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,24s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,34s/^# \{0,1\}//p' "$0"; }
 
 parse_args() {
-  NODES=3 PORT=9090 CONTROL='' GATEWAY_FLAGS=()
+  NODES=3 PORT=9090 CONTROL='' STORE=memory GATEWAY_FLAGS=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --nodes) NODES=${2:?--nodes wants a value}; shift 2 ;;
@@ -41,6 +50,8 @@ parse_args() {
       --port=*) PORT=${1#*=}; shift ;;
       --control) CONTROL=${2:?--control wants a path}; shift 2 ;;
       --control=*) CONTROL=${1#*=}; shift ;;
+      --session-store) STORE=${2:?--session-store wants a value}; shift 2 ;;
+      --session-store=*) STORE=${1#*=}; shift ;;
       --) shift; GATEWAY_FLAGS=("$@"); break ;;
       -h | --help) usage; exit 0 ;;
       *) die "unknown option '$1' (try --help)" ;;
@@ -48,6 +59,8 @@ parse_args() {
   done
   [[ $NODES =~ ^[0-9]+$ && $NODES -ge 1 && $NODES -le 245 ]] || die "--nodes must be 1..245"
   [[ $PORT =~ ^[0-9]+$ && $PORT -le 65535 ]] || die "--port must be 0..65535"
+  [[ $STORE == memory || $STORE == redis || $STORE =~ ^redis://[^/]+:[0-9]+$ ]] ||
+    die "--session-store must be memory, redis or redis://HOST:PORT"
 }
 
 # Installs and builds like run.sh unless the environment says otherwise.
@@ -61,6 +74,10 @@ prepare() {
   fi
   [[ -x $BIN ]] || die "$BIN is not an executable"
   command -v haproxy >/dev/null 2>&1 || die "haproxy not found (bash scripts/setup.sh installs it)"
+  if [[ $STORE == redis ]]; then
+    REDIS_BIN=$(command -v redis-server || echo /usr/bin/redis-server)
+    [[ -x $REDIS_BIN ]] || die "redis-server not found (bash scripts/setup.sh installs it)"
+  fi
 }
 
 # A port free on 127.0.0.1 right now (the kernel's pick for port 0).
@@ -79,13 +96,18 @@ cleanup() {
   for pid in ${HAPROXY_PID:-} "${NODE_PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  # Redis last: the nodes' drain may still write to it.
+  if [[ -n ${REDIS_PID:-} ]]; then
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
   if [[ -n ${TMP:-} ]]; then rm -rf "$TMP"; fi
   if [[ -n ${CONTROL:-} ]]; then rm -f "$CONTROL"; fi
 }
 
 # shellcheck disable=SC2317  # reached through the trap
 on_signal() {
-  log "stopping haproxy and ${#NODE_PIDS[@]} nodes"
+  log "stopping haproxy and ${#NODE_PIDS[@]} nodes${REDIS_PID:+ and redis}"
   cleanup
   exit 0
 }
@@ -109,7 +131,7 @@ read_start_line() {
 spawn_node() {
   local i=$1 addr="127.0.0.$((10 + $1))"
   "$BIN" --bind "$addr" --port 0 --metrics-port 0 --node-id "$i" --proxy-protocol \
-    "${GATEWAY_FLAGS[@]}" >"$TMP/node$i.out" &
+    "${STORE_FLAGS[@]}" "${GATEWAY_FLAGS[@]}" >"$TMP/node$i.out" &
   NODE_PIDS[i - 1]=$! NODE_ADDRS[i - 1]=$addr
 }
 
@@ -124,6 +146,48 @@ start_nodes() {
 # True once a TCP connect to 127.0.0.1:$1 succeeds.
 accepts() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# True once the Redis on 127.0.0.1:$1 answers PING with +PONG.
+redis_pongs() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 1 reply <&3 && [[ $reply == $'+PONG\r' ]]
+  ) 2>/dev/null
+}
+
+# --session-store: what every node gets, and the Redis this script owns.
+# Memory: nothing (the gateway's default). A redis-server that exits at once
+# (its port taken between free_port and its bind) is started again on
+# another port.
+start_store() {
+  STORE_FLAGS=() REDIS_PORT='' REDIS_PID=''
+  case "$STORE" in
+    memory) return ;;
+    redis://*) STORE_FLAGS=(--session-store "$STORE"); return ;;
+  esac
+  local attempt deadline
+  for attempt in 1 2 3; do
+    REDIS_PORT=$(free_port)
+    "$REDIS_BIN" --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+      --dir "$TMP" --daemonize no --loglevel warning >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    deadline=$((SECONDS + START_TIMEOUT))
+    while kill -0 "$REDIS_PID" 2>/dev/null && [[ $SECONDS -lt $deadline ]]; do
+      if redis_pongs "$REDIS_PORT"; then
+        STORE_FLAGS=(--session-store "redis://127.0.0.1:$REDIS_PORT")
+        log "redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT"
+        return
+      fi
+      sleep 0.05
+    done
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=''
+    log "redis-server did not answer PING on port $REDIS_PORT (attempt $attempt): $(tail -n 3 "$TMP/redis.log")"
+  done
+  die "redis-server did not start"
 }
 
 start_haproxy() {
@@ -151,7 +215,8 @@ print_line() {
     nodes+=("${NODE_PIDS[$i]}:${NODE_ADDRS[$i]}:${NODE_PORTS[$i]}:${NODE_MPORTS[$i]}")
   done
   local IFS=,
-  printf 'cluster port=%s haproxy_metrics_port=%s nodes=%s\n' "$PORT" "$METRICS_PORT" "${nodes[*]}"
+  printf 'cluster port=%s haproxy_metrics_port=%s nodes=%s%s\n' "$PORT" "$METRICS_PORT" "${nodes[*]}" \
+    "${REDIS_PID:+ redis_port=$REDIS_PORT}"
 }
 
 # One command to HAProxy's runtime API; its answer goes to stderr.
@@ -210,10 +275,11 @@ serve_control() {
 main() {
   parse_args "$@"
   prepare
-  NODE_PIDS=() NODE_ADDRS=() NODE_PORTS=() NODE_MPORTS=() HAPROXY_PID=
+  NODE_PIDS=() NODE_ADDRS=() NODE_PORTS=() NODE_MPORTS=() HAPROXY_PID='' REDIS_PID=''
   TMP=$(mktemp -d -t flux-cluster.XXXXXX)
   trap cleanup EXIT
   trap on_signal TERM INT
+  start_store
   start_nodes
   start_haproxy
   [[ -z $CONTROL ]] || open_control

@@ -25,6 +25,14 @@
 // Counted: drops, resumes, resume failures, replayed and re-sent frames, and
 // the resume latency (drop -> FLUX_READY received) as a histogram.
 // Code: Worker::churn_tick(), drop(), on_reconnected(), on_resume_reply().
+//
+// `--resume-on-close` (with or without --churn): a READY connection that the
+// server ends without FLUX_BYE (EOF or reset: its node was killed, and the
+// balancer closed the client's side) goes through steps 2-4 as if it had
+// been dropped, counted as server_closes instead of drops. With a session
+// store that outlives the node (--session-store redis), every such session
+// must resume elsewhere with nothing lost, duplicated or reordered.
+// Code: Worker::resumes_on_close(), server_closed(), reconnect().
 
 namespace flux::bench {
 

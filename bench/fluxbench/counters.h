@@ -45,6 +45,7 @@ struct alignas(64) WorkerCounters {
   Counter resume_failures;  // FLUX_INVALID, or the reconnect/resume failed or timed out
   Counter replayed;         // echoes that came from the server's replay buffer
   Counter resent;           // frames the server never read, sent again after a resume
+  Counter server_closes;    // --resume-on-close: READY connections the server ended, resumed
 };
 
 }  // namespace flux::bench

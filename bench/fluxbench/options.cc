@@ -195,6 +195,10 @@ ParseOutcome parse_options(int argc, char** argv) {
       options.proxy_v2 = true;
       continue;
     }
+    if (arg == "--resume-on-close") {
+      options.resume_on_close = true;
+      continue;
+    }
     std::string_view value;
     bool inline_value = false;
     if (const auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -250,6 +254,9 @@ resume (docs/protocol.md section 8)
   --churn R              R abrupt drops (RST) per second in total: the connection
                          reconnects at once with FLUX_RESUME; every echo must still
                          arrive exactly once and in order; reports resume latency
+  --resume-on-close      a READY connection the server closes or resets (its node
+                         died) reconnects and resumes like a drop, with the same
+                         checks, instead of failing the run (counted: server_closes)
 
 Durations: 500ms, 2s, 1.5s, 1m. Exit status: 0 all echoes verified; 1 an echo
 mismatched, was lost, a resume failed, or the server sent an error or closed

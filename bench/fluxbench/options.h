@@ -53,6 +53,9 @@ struct Options {
 
   // The resume mode (see churn.h): drops per second over all threads; 0 = off.
   double churn_rate = 0;
+  // A READY connection the server ends without FLUX_BYE (EOF, reset: its
+  // node died) reconnects and resumes like a drop instead of failing the run.
+  bool resume_on_close = false;
 
   // The connection phase's bound: the paced connects plus one timeout.
   uint64_t connect_budget_ns() const noexcept;

@@ -63,6 +63,7 @@ Json config_json(const Options& o) {
       {"duration_seconds", ns_to_seconds(o.duration_ns)},
       {"grace_seconds", ns_to_seconds(o.grace_ns)},
       {"churn_per_second", o.churn_rate > 0 ? Json(o.churn_rate) : Json(nullptr)},
+      {"resume_on_close", o.resume_on_close},
       {"stats_url", o.stats_url.empty() ? Json(nullptr) : Json(o.stats_url)}};
 }
 
@@ -203,13 +204,14 @@ void print_summary(const RunResult& r, std::FILE* out) {
                static_cast<unsigned long long>(t.mismatched),
                static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.unsent),
                static_cast<unsigned long long>(t.server_errors));
-  if (r.options.churn_rate > 0) {
+  if (r.options.churn_rate > 0 || r.options.resume_on_close) {
     const Histogram& rl = r.resume_latency;
     std::fprintf(out,
-                 "  churn       %llu drops, %llu resumes, %llu resume failures; %llu frames "
-                 "replayed, %llu re-sent\n"
+                 "  churn       %llu drops, %llu closed by the server, %llu resumes, %llu resume "
+                 "failures; %llu frames replayed, %llu re-sent\n"
                  "  resume us   p50 %s  p99 %s  max %s  (drop -> FLUX_READY)\n",
                  static_cast<unsigned long long>(t.drops),
+                 static_cast<unsigned long long>(t.server_closes),
                  static_cast<unsigned long long>(t.resumes),
                  static_cast<unsigned long long>(t.resume_failures),
                  static_cast<unsigned long long>(t.replayed),
@@ -255,8 +257,9 @@ void print_json(const RunResult& r, std::FILE* out) {
                      {"megabytes_per_second", round3(megabytes_per_second(r))}};
   j["latency_us"] = latency_json(r.latency);
   j["send_lag_us"] = r.options.mode == LoadMode::kOpen ? latency_json(r.send_lag) : Json(nullptr);
-  j["churn"] = r.options.churn_rate > 0
+  j["churn"] = r.options.churn_rate > 0 || r.options.resume_on_close
                    ? Json{{"drops", t.drops},
+                          {"server_closes", t.server_closes},
                           {"resumes", t.resumes},
                           {"resume_failures", t.resume_failures},
                           {"replayed_frames", t.replayed},

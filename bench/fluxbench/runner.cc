@@ -231,6 +231,7 @@ Totals Runner::totals() const {
     t.resume_failures += c.resume_failures.get();
     t.replayed += c.replayed.get();
     t.resent += c.resent.get();
+    t.server_closes += c.server_closes.get();
   }
   return t;
 }

@@ -78,6 +78,10 @@ class Worker {
   // --churn (churn.h)
   void churn_tick(uint64_t now);
   void drop(Connection& c, uint64_t now);
+  bool resumes_on_close(const Connection& c) const noexcept;
+  void server_closed(Connection& c);
+  void stop_writing(Connection& c);
+  void reconnect(Connection& c, uint64_t now);
   void on_reconnected(Connection& c);
   bool on_resume_reply(Connection& c, const uint8_t* payload, uint32_t len, uint64_t now);
   void resend_unread(Connection& c);

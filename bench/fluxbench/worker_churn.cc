@@ -45,6 +45,31 @@ void Worker::churn_tick(uint64_t now) {
 void Worker::drop(Connection& c, uint64_t now) {
   const linger abort{1, 0};
   ::setsockopt(c.fd.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  counters_.drops.add();
+  reconnect(c, now);
+}
+
+// --resume-on-close: the server ended a READY connection (EOF or reset, e.g.
+// its node was killed): resume it as after a drop, with the same checks.
+bool Worker::resumes_on_close(const Connection& c) const noexcept {
+  return options_.resume_on_close && c.state == ConnState::kReady && !c.session_id.empty();
+}
+
+void Worker::server_closed(Connection& c) {
+  counters_.server_closes.add();
+  reconnect(c, mono_ns());
+}
+
+// A write failed on a connection that will be resumed: what was not written
+// is in c.sent (re-sent after the resume); the read side sees the close
+// (EOF or reset, level-triggered) and reconnects.
+void Worker::stop_writing(Connection& c) {
+  c.out.clear();
+  c.out_off = 0;
+  set_write_interest(c, false);
+}
+
+void Worker::reconnect(Connection& c, uint64_t now) {
   c.fd.reset();
   c.reader.clear();
   c.out.clear();
@@ -52,7 +77,6 @@ void Worker::drop(Connection& c, uint64_t now) {
   c.write_armed = false;
   c.replay_left = 0;
   c.dropped_ns = now;
-  counters_.drops.add();
   ConnectStart attempt = start_connect(target_, c.global_index);
   if (!attempt.fd) {
     resume_failed(c, "resume: reconnect: " + errno_text(attempt.error));

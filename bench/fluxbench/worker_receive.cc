@@ -84,6 +84,8 @@ void Worker::on_readable(Connection& c) {
       } else if (c.state == ConnState::kByeSent && c.sent.empty()) {
         counters_.closed_clean.add();
         close(c);
+      } else if (resumes_on_close(c)) {
+        server_closed(c);
       } else {
         lose_in_flight(c);
         fail(c, counters_.closed_by_server, "ready: closed by the server");
@@ -98,6 +100,8 @@ void Worker::on_readable(Connection& c) {
         resume_failed(c, "resume: " + errno_text(error));
       } else if (c.state == ConnState::kHandshaking) {
         fail(c, counters_.handshake_failed, "handshake: " + errno_text(error));
+      } else if (resumes_on_close(c)) {
+        server_closed(c);
       } else {
         lose_in_flight(c);
         fail(c, counters_.closed_by_server, "ready: " + errno_text(error));
@@ -190,6 +194,9 @@ void Worker::on_writable(Connection& c) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
+      return;
+    } else if (resumes_on_close(c)) {
+      stop_writing(c);
       return;
     } else {
       const int error = n < 0 ? errno : EPIPE;

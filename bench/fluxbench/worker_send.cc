@@ -83,6 +83,9 @@ void Worker::write_out(Connection& c, const uint8_t* data, size_t len) {
       c.out_off = 0;
       set_write_interest(c, true);
       return;
+    } else if (resumes_on_close(c)) {
+      stop_writing(c);
+      return;
     } else {
       const int error = n < 0 ? errno : EPIPE;
       lose_in_flight(c);

@@ -85,7 +85,7 @@ class ReportTest(unittest.TestCase):
                     "## Targets", "## What this machine", "## Commands"]
         for heading in headings:
             self.assertIn(heading, doc)
-        for kept in ("cluster.md", "flood-before-after.md"):
+        for kept in ("cluster.md", "flood-before-after.md", "store.md"):
             with open(os.path.join(ROOT, "bench", "report", kept)) as f:
                 self.assertIn(f.read().strip("\n"), doc)
         self.assertNotIn("${", doc)

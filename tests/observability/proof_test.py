@@ -23,6 +23,10 @@
    the dashboard (variables substituted as Grafana would) and every alert
    expression, and asserts data, finite values, plausible values (the
    ready-connections panel equals --held exactly) and exact counters.
+   The Cluster row (tests/cluster/test_cluster_observability.py) and the
+   Session store row and prometheus/store-alerts.yml
+   (tests/cluster/test_store_observability.py: a gateway with a real Redis)
+   are proven live by their own tests; here they get the static checks.
 3. With --fluxbench: runs the compose file's fluxbench command (its flags,
    with the test's port and a 2 s duration) against the live gateway, so
    the "load" profile's arguments are known to parse and to work.
@@ -383,7 +387,9 @@ def check_promtool(chk, promtool, src):
                  ["check", "rules", "prometheus/alerts.yml"],
                  ["test", "rules", "prometheus/alerts_test.yml"],
                  ["check", "rules", "prometheus/cluster-alerts.yml"],
-                 ["test", "rules", "prometheus/cluster-alerts_test.yml"]):
+                 ["test", "rules", "prometheus/cluster-alerts_test.yml"],
+                 ["check", "rules", "prometheus/store-alerts.yml"],
+                 ["test", "rules", "prometheus/store-alerts_test.yml"]):
         rc, out = run_tool([promtool] + argv, cwd=src)
         chk.ok(rc == 0, f"promtool {' '.join(argv)} exited {rc}:\n{out}")
         if rc == 0:
@@ -406,11 +412,19 @@ def cluster_panel_ids(dash):
             for c in walk_panels(p.get("panels", []))}
 
 
+def store_panel_ids(dash):
+    """Panels of the Session store row: they need a gateway with a Redis
+    session store, so tests/cluster/test_store_observability.py proves them
+    (the gateway here runs the memory store)."""
+    return {c.get("id") for p in dash["panels"] if p.get("type") == "row" and p.get("title") == "Session store"
+            for c in walk_panels(p.get("panels", []))}
+
+
 def check_dashboard(chk, dash):
     names = {v.get("name") for v in dash.get("templating", {}).get("list", [])}
     chk.ok({"instance", "reactor"} <= names, f"dashboard variables: want instance and reactor, have {names}")
     rows = [p["title"] for p in walk_panels(dash["panels"]) if p.get("type") == "row"]
-    for want in ("Overview", "Event loop", "Memory", "Process", "Sessions", "Cluster"):
+    for want in ("Overview", "Event loop", "Memory", "Process", "Sessions", "Cluster", "Session store"):
         chk.ok(want in rows, f"dashboard has no '{want}' row (rows: {rows})")
     ids = [p.get("id") for p in walk_panels(dash["panels"])]
     chk.ok(len(ids) == len(set(ids)) and None not in ids, f"panel ids not unique: {ids}")
@@ -871,7 +885,7 @@ def main():
         with open(os.path.join(src, "grafana/dashboards/flux-gateway.json")) as f:
             dash = json.load(f)
         check_dashboard(chk, dash)
-        cluster = cluster_panel_ids(dash)
+        cluster = cluster_panel_ids(dash) | store_panel_ids(dash)
         compose_bin = shutil.which("docker-compose")
         check_compose(chk, src, compose_bin)
         check_dockerfile(chk, src, [gateway] + ([fluxbench] if fluxbench else []))
