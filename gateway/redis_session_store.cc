@@ -3,6 +3,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/monotonic_clock.h"
@@ -348,7 +349,16 @@ void RedisSessionStore::on_event(void* reply) {
   const std::string_view text(r->element[2]->str, r->element[2]->len);
   const auto space = text.find(' ');
   if (space == std::string_view::npos) return;
-  deps_.on_released(text.substr(0, space), text.substr(space + 1));
+  const std::string_view token = text.substr(space + 1);
+  constexpr size_t kRememberedReleases = 1024;
+  if (released_tokens_.size() == kRememberedReleases) released_tokens_.pop_front();
+  released_tokens_.emplace_back(token);
+  deps_.on_released(text.substr(0, space), token);
+}
+
+bool RedisSessionStore::was_released(std::string_view token) const {
+  return std::find(released_tokens_.begin(), released_tokens_.end(), token) !=
+         released_tokens_.end();
 }
 
 std::unique_ptr<SessionStore> make_redis_store(SessionStore::Deps deps) {

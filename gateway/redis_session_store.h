@@ -54,6 +54,7 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   void detach(std::string_view id, const StoreToken& token) override;
   void remove(std::string_view id, const StoreToken& token) override;
   void on_tick(uint64_t now_ns) override;
+  bool was_released(std::string_view token) const override;
 
   void on_link_up(RedisLink& link) override;
   void on_link_down(RedisLink& link, StoreError why) override;
@@ -101,6 +102,7 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   bool ready_ = false;
   bool stopping_ = false;
   std::vector<std::string_view> resume_frames_;  // a resume's answer, as views
+  std::deque<std::string> released_tokens_;      // the last releases heard, newest last
   // Reused argument arrays: a command's arguments are copied by hiredis.
   std::vector<const char*> argv_;
   std::vector<size_t> argl_;

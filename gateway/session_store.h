@@ -138,6 +138,11 @@ class SessionStore {
   // The 100 ms tick: answers overdue past --session-store-timeout fail.
   virtual void on_tick(uint64_t now_ns) = 0;
 
+  // True if a release for `token` was heard already: a resume the store
+  // granted to `token`, whose answer came after another resume took the
+  // session from it (the answer and the release travel on two connections).
+  virtual bool was_released(std::string_view /*token*/) const { return false; }
+
   // How long an attached session's keys live without renewal, and how
   // often the lease is renewed.
   std::chrono::milliseconds lease() const noexcept;

@@ -20,7 +20,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE = re.compile(r"^cluster port=(\d+) haproxy_metrics_port=(\d+) nodes=(\S+)$")
+# With --session-store redis the line ends in " redis_port=<r>".
+LINE = re.compile(r"^cluster port=(\d+) haproxy_metrics_port=(\d+) nodes=(\S+)(?: redis_port=\d+)?$")
 
 
 class ClusterError(RuntimeError):
