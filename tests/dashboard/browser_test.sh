@@ -122,7 +122,7 @@ log "gateway pid $GATEWAY_PID: port $PORT, dashboard $BASE/"
 http_ok() { curl -fsS --max-time 2 -o /dev/null "$1" 2>/dev/null; }
 dashboard_served() { gateway_alive && http_ok "$BASE/" && http_ok "$BASE/stats"; }
 wait_for "$START_TIMEOUT_S" "GET / and GET /stats to answer 200" dashboard_served
-for asset in /app.js /style.css /uPlot.iife.min.js /uPlot.min.css; do
+for asset in /format.js /charts.js /app.js /style.css /uPlot.iife.min.js /uPlot.min.css; do
   http_ok "$BASE$asset" || fail "GET $asset did not answer 200"
 done
 

@@ -37,6 +37,8 @@ struct Expected {
 
 constexpr Expected kExpected[] = {
     {"/", "text/html; charset=utf-8", "dashboard/index.html"},
+    {"/format.js", "text/javascript; charset=utf-8", "dashboard/format.js"},
+    {"/charts.js", "text/javascript; charset=utf-8", "dashboard/charts.js"},
     {"/app.js", "text/javascript; charset=utf-8", "dashboard/app.js"},
     {"/style.css", "text/css; charset=utf-8", "dashboard/style.css"},
     {"/uPlot.iife.min.js", "text/javascript; charset=utf-8",
@@ -45,7 +47,7 @@ constexpr Expected kExpected[] = {
      "dashboard/node_modules/uplot/dist/uPlot.min.css"},
 };
 
-TEST(EmbeddedFiles, ExactlyTheFivePathsOnce) {
+TEST(EmbeddedFiles, ExactlyTheSevenPathsOnce) {
   std::set<std::string_view> paths;
   for (const EmbeddedFile& f : dashboard_files()) {
     EXPECT_TRUE(paths.insert(f.path).second) << "duplicate path " << f.path;
@@ -91,7 +93,7 @@ TEST(EmbeddedFiles, EveryUrlInIndexIsEmbeddedAndLocal) {
     EXPECT_NE(url.front(), '/') << "use a relative URL (works under a path prefix): " << url;
     EXPECT_NE(find("/" + url), nullptr) << "index.html loads " << url << " which is not embedded";
   }
-  EXPECT_EQ(urls, 4);  // uPlot.min.css, style.css, uPlot.iife.min.js, app.js
+  EXPECT_EQ(urls, 6);  // uPlot.min.css, style.css, uPlot.iife.min.js, format.js, charts.js, app.js
 }
 
 }  // namespace
