@@ -96,7 +96,12 @@ TEST_F(SessionStoreIntegration, ASessionResumesOnAnotherNodeWithExactlyWhatWasMi
   // It goes on there: seq 7, echoed after Redis has it.
   ASSERT_TRUE(second.echo_stream({frame_text(7, 7)}, after(kPromptWait)));
   EXPECT_EQ(MetricsHttp(two.metrics_port()).sum("flux_session_store_takeovers_total"), 1.0);
-  EXPECT_EQ(MetricsHttp(two.metrics_port()).sum("flux_resumes_total", {{"result", "ok"}}), 1.0);
+  // ok, or taken-over when node one had not yet seen the RST and detached it
+  // in Redis: either way one resume, and it succeeded.
+  MetricsHttp http_two(two.metrics_port());
+  EXPECT_EQ(http_two.sum("flux_resumes_total", {{"result", "ok"}}).value_or(0) +
+                http_two.sum("flux_resumes_total", {{"result", "taken-over"}}).value_or(0),
+            1.0);
   EXPECT_EQ(redis.command({"HGET", "flux:s:" + id, "seq"}), "7");
   EXPECT_TRUE(one.stop_cleanly());
   EXPECT_TRUE(two.stop_cleanly());
