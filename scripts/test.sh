@@ -13,8 +13,12 @@
 #   fuzz           build-fuzz/  libFuzzer 60 s, clang-14, ASan + UBSan
 #   tsan-build     build-tsan/  Debug, clang-14, ThreadSanitizer
 #   tsan-ctest     the tests labelled "threaded" (metrics thread vs reactor)
-# A failed build skips its own ctest but not the other build. Exits non-zero
-# if any stage failed. --no-asan skips the sanitizer stages (local use only).
+# A failed build skips its own ctest but not the other build. A test that
+# fails is run once more on its own: one that passes then is named FLAKY in
+# the summary (the stage passes; a flaky test is a defect to mend, but not
+# one that should hide every other result), one that fails again fails the
+# stage, named too. Exits non-zero if any stage failed. --no-asan skips the
+# sanitizer stages (local use only).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -89,6 +93,7 @@ fmt_duration() {
 STAGE_NAMES=()
 STAGE_RESULTS=()
 STAGE_TIMES=()
+NOTES=()  # lines for the summary: tests that failed, or passed only on retry
 
 record() {
   STAGE_NAMES+=("$1")
@@ -120,6 +125,26 @@ skip_stage() {
   printf '\n==== %s: skipped (%s)\n' "$1" "$2"
 }
 
+# ctest_with_retry DIR ARGS...: ctest; the tests that failed run once more.
+# Adds their names to NOTES; fails if any failed twice.
+ctest_with_retry() {
+  local dir=$1 failed_log first second
+  shift
+  failed_log="$dir/Testing/Temporary/LastTestsFailed.log"
+  rm -f "$failed_log"
+  ctest --test-dir "$dir" "$@" && return 0
+  [[ -s $failed_log ]] || return 1  # no test failed: ctest itself did
+  first=$(cut -d: -f2- "$failed_log" | paste -sd' ')
+  printf '\n==== %s: retrying the failed tests once: %s\n' "$(basename "$dir")" "$first"
+  if ctest --test-dir "$dir" --output-on-failure --timeout 300 --rerun-failed; then
+    NOTES+=("FLAKY in $(basename "$dir") (failed, then passed alone): $first")
+    return 0
+  fi
+  second=$(cut -d: -f2- "$failed_log" | paste -sd' ')
+  NOTES+=("FAILED in $(basename "$dir") (twice): $second")
+  return 1
+}
+
 # build_and_test PREFIX DIR ENV... -- CMAKE_ARGS...
 # CTEST_LABEL (optional, in the environment of the call) limits ctest to a label.
 build_and_test() {
@@ -130,7 +155,10 @@ build_and_test() {
   while [[ $1 != -- ]]; do env+=("$1"); shift; done
   shift
   if run_stage "$prefix-build" env "${env[@]}" bash scripts/build.sh "$dir" "$@"; then
-    run_stage "$prefix-ctest" env "${env[@]}" ctest --test-dir "$dir" "${CTEST_ARGS[@]}" "${label_args[@]}" || true
+    # The sanitizer options reach ctest (a shell function) through the environment.
+    ((${#env[@]} == 0)) || export "${env[@]}"
+    run_stage "$prefix-ctest" ctest_with_retry "$dir" "${CTEST_ARGS[@]}" "${label_args[@]}" || true
+    ((${#env[@]} == 0)) || unset "${env[@]%%=*}"
   else
     skip_stage "$prefix-ctest" "$prefix-build failed"
   fi
@@ -143,6 +171,7 @@ summary() {
     printf '  %-14s %-32s %s\n' "${STAGE_NAMES[$i]}" "${STAGE_RESULTS[$i]}" "${STAGE_TIMES[$i]}"
     [[ ${STAGE_RESULTS[$i]} == ok || ${STAGE_RESULTS[$i]} == skipped* ]] || failed+=("${STAGE_NAMES[$i]}")
   done
+  ((${#NOTES[@]} == 0)) || printf '  %s\n' "${NOTES[@]}"
   # Avoid the "N passed, N failed" shape: ctest's own lines carry the counts.
   if [[ ${#failed[@]} -eq 0 ]]; then
     printf 'test.sh: OK, every stage succeeded in %s\n' "$total"

@@ -59,6 +59,7 @@ struct Connection {
   std::string session_id;
   uint64_t dropped_ns = 0;
   uint64_t replay_left = 0;
+  unsigned resume_retries = 0;  // of the current resume (--resume-on-close)
 
   uint64_t sched_base_ns = 0;  // open loop schedule
   double period_ns = 0;

@@ -46,6 +46,7 @@ struct alignas(64) WorkerCounters {
   Counter replayed;         // echoes that came from the server's replay buffer
   Counter resent;           // frames the server never read, sent again after a resume
   Counter server_closes;    // --resume-on-close: READY connections the server ended, resumed
+  Counter resume_retries;   // --resume-on-close: resumes the server closed unanswered, tried again
 };
 
 }  // namespace flux::bench

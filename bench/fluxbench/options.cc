@@ -256,7 +256,9 @@ resume (docs/protocol.md section 8)
                          arrive exactly once and in order; reports resume latency
   --resume-on-close      a READY connection the server closes or resets (its node
                          died) reconnects and resumes like a drop, with the same
-                         checks, instead of failing the run (counted: server_closes)
+                         checks, instead of failing the run (counted: server_closes);
+                         a resume closed unanswered is tried again, up to 5 times
+                         (counted: resume_retries)
 
 Durations: 500ms, 2s, 1.5s, 1m. Exit status: 0 all echoes verified; 1 an echo
 mismatched, was lost, a resume failed, or the server sent an error or closed

@@ -207,12 +207,13 @@ void print_summary(const RunResult& r, std::FILE* out) {
   if (r.options.churn_rate > 0 || r.options.resume_on_close) {
     const Histogram& rl = r.resume_latency;
     std::fprintf(out,
-                 "  churn       %llu drops, %llu closed by the server, %llu resumes, %llu resume "
-                 "failures; %llu frames replayed, %llu re-sent\n"
+                 "  churn       %llu drops, %llu closed by the server, %llu resumes (%llu tried "
+                 "again), %llu resume failures; %llu frames replayed, %llu re-sent\n"
                  "  resume us   p50 %s  p99 %s  max %s  (drop -> FLUX_READY)\n",
                  static_cast<unsigned long long>(t.drops),
                  static_cast<unsigned long long>(t.server_closes),
                  static_cast<unsigned long long>(t.resumes),
+                 static_cast<unsigned long long>(t.resume_retries),
                  static_cast<unsigned long long>(t.resume_failures),
                  static_cast<unsigned long long>(t.replayed),
                  static_cast<unsigned long long>(t.resent), fmt_us(rl.percentile_ns(0.5)).c_str(),
@@ -261,6 +262,7 @@ void print_json(const RunResult& r, std::FILE* out) {
                    ? Json{{"drops", t.drops},
                           {"server_closes", t.server_closes},
                           {"resumes", t.resumes},
+                          {"resume_retries", t.resume_retries},
                           {"resume_failures", t.resume_failures},
                           {"replayed_frames", t.replayed},
                           {"resent_frames", t.resent},

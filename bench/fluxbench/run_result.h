@@ -22,7 +22,8 @@ struct Totals {
   uint64_t sent = 0, received = 0, received_measured = 0, bytes_measured = 0;
   uint64_t mismatched = 0, lost = 0, unsent = 0, server_errors = 0;
   uint64_t drops = 0, resumes = 0, resume_failures = 0, replayed = 0, resent = 0;  // --churn
-  uint64_t server_closes = 0;  // --resume-on-close
+  uint64_t server_closes = 0;   // --resume-on-close
+  uint64_t resume_retries = 0;  // --resume-on-close
 
   // Everything that makes the run fail: a wrong or missing echo, an error
   // from the server, a READY connection the server dropped, a failed resume.

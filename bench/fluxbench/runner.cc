@@ -232,6 +232,7 @@ Totals Runner::totals() const {
     t.replayed += c.replayed.get();
     t.resent += c.resent.get();
     t.server_closes += c.server_closes.get();
+    t.resume_retries += c.resume_retries.get();
   }
   return t;
 }

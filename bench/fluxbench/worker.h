@@ -80,6 +80,8 @@ class Worker {
   void drop(Connection& c, uint64_t now);
   bool resumes_on_close(const Connection& c) const noexcept;
   void server_closed(Connection& c);
+  // A resume the server closed before answering: tried again (bounded), or failed.
+  void resume_closed(Connection& c, const std::string& why);
   void stop_writing(Connection& c);
   void reconnect(Connection& c, uint64_t now);
   void on_reconnected(Connection& c);
@@ -142,6 +144,8 @@ class Worker {
   uint64_t next_drop_ns_ = 0;
   uint32_t drop_cursor_ = 0;        // round-robin over conns_
   std::vector<uint32_t> resuming_;  // reconnecting/resuming, for their deadlines
+  // --resume-on-close: tries of one resume whose connection the server closes unanswered.
+  static constexpr unsigned kResumeRetries = 5;
   std::vector<uint8_t> resend_scratch_;
 
   WorkerCounters counters_;

@@ -60,6 +60,19 @@ void Worker::server_closed(Connection& c) {
   reconnect(c, mono_ns());
 }
 
+// The connection a resume went out on was closed unanswered: its node died
+// under it, or the balancer in front gave up on a node that had just died.
+// A real client tries again; so does fluxbench with --resume-on-close, a
+// few times, timing the resume from the first drop.
+void Worker::resume_closed(Connection& c, const std::string& why) {
+  if (!options_.resume_on_close || c.resume_retries >= kResumeRetries) return resume_failed(c, why);
+  ++c.resume_retries;
+  counters_.resume_retries.add();
+  const uint64_t dropped = c.dropped_ns;
+  reconnect(c, mono_ns());
+  c.dropped_ns = dropped;
+}
+
 // A write failed on a connection that will be resumed: what was not written
 // is in c.sent (re-sent after the resume); the read side sees the close
 // (EOF or reset, level-triggered) and reconnects.
@@ -87,7 +100,8 @@ void Worker::reconnect(Connection& c, uint64_t now) {
   c.deadline_ns = now + options_.connect_timeout_ns;
   const auto index = static_cast<uint32_t>(&c - conns_.data());
   watch_connect(c, index);
-  resuming_.push_back(index);
+  if (std::find(resuming_.begin(), resuming_.end(), index) == resuming_.end())
+    resuming_.push_back(index);  // a resume tried again is there already
 }
 
 void Worker::on_reconnected(Connection& c) {
@@ -127,6 +141,7 @@ bool Worker::on_resume_reply(Connection& c, const uint8_t* payload, uint32_t len
   }
   counters_.resumes.add();
   resume_latency_.record(now - c.dropped_ns);
+  c.resume_retries = 0;
   c.replay_left = seq - last_seq;
   c.state = ConnState::kReady;
   resend_unread(c);

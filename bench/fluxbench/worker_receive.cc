@@ -78,7 +78,7 @@ void Worker::on_readable(Connection& c) {
     const ssize_t n = ::recv(c.fd.get(), scratch + carried, room, 0);
     if (n == 0) {
       if (c.state == ConnState::kResuming) {
-        resume_failed(c, "resume: closed by the server");
+        resume_closed(c, "resume: closed by the server");
       } else if (c.state == ConnState::kHandshaking) {
         fail(c, counters_.handshake_failed, "handshake: closed by the server");
       } else if (c.state == ConnState::kByeSent && c.sent.empty()) {
@@ -97,7 +97,7 @@ void Worker::on_readable(Connection& c) {
       if (errno == EAGAIN) break;
       const int error = errno;
       if (c.state == ConnState::kResuming) {
-        resume_failed(c, "resume: " + errno_text(error));
+        resume_closed(c, "resume: " + errno_text(error));
       } else if (c.state == ConnState::kHandshaking) {
         fail(c, counters_.handshake_failed, "handshake: " + errno_text(error));
       } else if (resumes_on_close(c)) {

@@ -201,7 +201,11 @@ def test_kill_a_node_mid_churn_nothing_lost(tmp_path):
         assert frames["lost"] == 0 and frames["mismatched"] == 0 and frames["server_errors"] == 0, frames
         assert result["errors"] == 0, result["failures"]
         assert churn["resume_failures"] == 0, churn
-        assert churn["server_closes"] >= held, f"{churn['server_closes']} resumed after the kill, node held {held}"
+        # Each connection on the victim at the kill was READY (a server close)
+        # or had a resume out to it (closed unanswered: tried again). Churn may
+        # have moved one or two away in the milliseconds between count and kill.
+        hit = churn["server_closes"] + churn["resume_retries"]
+        assert hit >= held - 2, f"{hit} resumed after the kill, node held {held}"
         assert churn["resumes"] == churn["drops"] + churn["server_closes"], churn
         survivors = [i for i in c.nodes if i != VICTIM]
         taken = sum(metric_sum(c.metrics(i), "flux_session_store_takeovers_total") or 0 for i in survivors)
