@@ -141,6 +141,11 @@ void Connection::on_store_resumed(const StoreResume& answer) {
     Session& session = ctx_.sessions.adopt_stored(id, pending.token, answer.seq, pending.last_seq,
                                                   answer.frames, *this);
     resume_into(session, pending.last_seq);
+    // Another resume took the session after this one did, and its release
+    // (on the node's channel) overtook this answer (on the command link):
+    // then nobody held the token to be told. Let go now, as if told after.
+    if (ctx_.store->was_released(pending.token.view()))
+      ctx_.sessions.release_lost(id, pending.token.view());
   }
   // The input that followed the resume.
   if (!peer_eof_ && !paused_by_backpressure_ && !paused_by_budget_) set_reading(true);
