@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,7 +14,13 @@
 namespace flux {
 namespace {
 
+// Linux 6.2 and later give the number of open descriptors as the size of
+// /proc/self/fd: one stat(). Listing the directory costs a lookup per
+// descriptor (about 1 ms a second at 10,000 connections, the sampler's
+// largest cost in the seed profile); older kernels say 0 there, and are listed.
 uint64_t count_open_fds() {
+  struct stat fd_dir {};
+  if (stat("/proc/self/fd", &fd_dir) == 0 && fd_dir.st_size > 0) return uint64_t(fd_dir.st_size);
   DIR* dir = opendir("/proc/self/fd");
   if (!dir) return 0;
   uint64_t count = 0;
