@@ -184,6 +184,10 @@ bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
   if (awaiting_proxy_header_ && !take_proxy_header()) return false;
   while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) && !input_on_hold()) {
+    if (state_ == ConnState::kReady && take_data_run(read_at_ns)) {
+      took = true;
+      continue;
+    }
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
     ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
     if (frame.kind == ParsedFrame::kNeedMore) break;
@@ -199,6 +203,39 @@ bool Connection::process_input(uint64_t read_at_ns) {
     handle_frame(frame.payload, read_at_ns);
   }
   return took;
+}
+
+// Per-frame work would cost per frame what a window of small frames can
+// share: the run is kept with one memcpy and echoed as one iovec. A stored
+// session (echo after persist) holds each frame on its own, so goes frame
+// by frame; so does a control frame, and a frame the replay keeps alone.
+bool Connection::take_data_run(uint64_t read_at_ns) {
+  if (session_->stored) return false;
+  const std::span<const std::byte> input(in_block_.data() + in_begin_, in_end_ - in_begin_);
+  ctx_.sessions.prefetch_evictions(*session_, input.size());
+  size_t run_bytes = 0;
+  size_t room = 0;
+  uint32_t count = 0;
+  while (true) {
+    ParsedFrame frame = parse_frame(input.subspan(run_bytes), ctx_.options.max_frame);
+    if (frame.kind != ParsedFrame::kFrame || is_control(frame.payload)) break;
+    if (count == 0) room = ctx_.sessions.run_room(*session_, frame.frame_size);
+    if (run_bytes + frame.frame_size > room) break;
+    run_bytes += frame.frame_size;
+    ++count;
+  }
+  if (count == 0) return false;
+  const std::span<const std::byte> run = input.first(run_bytes);
+  in_begin_ += run_bytes;
+  ctx_.metrics.traffic.frames_in_total.add(count);
+  traffic_.frames_in += count;
+  traffic_.last_frame_ns = read_at_ns;
+  // With replay on, the echoes are written from the replay copy; off, from the read block.
+  ReplayBuffer::Stored kept = ctx_.sessions.record_run(*session_, run, count);
+  if (!kept.owner)
+    kept = {in_block_.share(), {reinterpret_cast<const char*>(run.data()), run.size()}};
+  queue_run(std::move(kept.owner), kept.payload, count, read_at_ns);
+  return true;
 }
 
 void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {
@@ -240,6 +277,14 @@ void Connection::queue(std::string_view text, BlockRef tail_owner, std::string_v
                        uint64_t read_at_ns) {
   const uint64_t before = out_.pending_bytes();
   out_.push(text, std::move(tail_owner), tail, read_at_ns);
+  ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
+  note_queue_change(before);
+}
+
+void Connection::queue_run(BlockRef owner, std::string_view frames, uint32_t count,
+                           uint64_t read_at_ns) {
+  const uint64_t before = out_.pending_bytes();
+  out_.push_run(std::move(owner), frames, count, read_at_ns);
   ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
   note_queue_change(before);
 }

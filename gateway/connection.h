@@ -124,6 +124,9 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void make_read_room();
   // Takes every whole frame; returns true if there was at least one.
   bool process_input(uint64_t read_at_ns);
+  // Echoes the data frames at the front of the input as one run (one
+  // replay copy, one queue entry); false if the next frame can't be in one.
+  bool take_data_run(uint64_t read_at_ns);
   void handle_frame(std::string_view payload, uint64_t read_at_ns);
   // --proxy-protocol: consumes the header; false if the connection is refused.
   bool take_proxy_header();
@@ -156,6 +159,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   // Output
   void queue(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {},
              uint64_t read_at_ns = 0);
+  void queue_run(BlockRef owner, std::string_view frames, uint32_t count, uint64_t read_at_ns);
   void queue_error(ErrorCode code);
   void flush();
   void note_queue_change(uint64_t before) noexcept;

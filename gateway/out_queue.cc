@@ -29,6 +29,7 @@ void FrameNodePool::release(OutFrame* frame) noexcept {
   frame->tail = nullptr;
   frame->tail_length = 0;
   frame->head_length = 0;
+  frame->frames = 1;
   frame->read_at_ns = 0;
   frame->next = free_list_;
   free_list_ = frame;
@@ -96,7 +97,21 @@ void OutQueue::push(std::string_view text, BlockRef tail_owner, std::string_view
   frame->tail_length = static_cast<uint32_t>(tail.size());
   frame->block = std::move(tail_owner);
   frame->read_at_ns = read_at_ns;
+  link(frame);
+}
 
+void OutQueue::push_run(BlockRef owner, std::string_view frames, uint32_t count,
+                        uint64_t read_at_ns) {
+  OutFrame* frame = nodes_.acquire();
+  frame->tail = reinterpret_cast<const std::byte*>(frames.data());
+  frame->tail_length = static_cast<uint32_t>(frames.size());
+  frame->frames = count;
+  frame->block = std::move(owner);
+  frame->read_at_ns = read_at_ns;
+  link(frame);
+}
+
+void OutQueue::link(OutFrame* frame) noexcept {
   if (tail_)
     tail_->next = frame;
   else
@@ -171,16 +186,17 @@ void OutQueue::consume(size_t written, FlushTally& tally) noexcept {
     }
     if (head_->read_at_ns != 0 && tally.echo_latency) {
       if (now_ns == 0) now_ns = monotonic_ns();
-      tally.echo_latency->record(now_ns > head_->read_at_ns ? now_ns - head_->read_at_ns : 0);
+      tally.echo_latency->record_many(now_ns > head_->read_at_ns ? now_ns - head_->read_at_ns : 0,
+                                      head_->frames);
     }
     written -= left_in_head;
     OutFrame* done = head_;
     head_ = done->next;
     if (!head_) tail_ = nullptr;
     head_sent_ = 0;
+    tally.frames += done->frames;
     nodes_.release(done);
     --queued_frames_;
-    ++tally.frames;
   }
   // Zero-length frames still carry 4 header bytes, so no frame is left
   // complete-but-unpopped once `written` runs out.

@@ -9,7 +9,9 @@
 //
 // An echo is a 4-byte head plus a tail pointing at the bytes the client sent
 // (no copy); "FLUX_PONG <token>" is a head "....FLUX_PONG " plus the token's
-// bytes; "FLUX_READY <id> 0" fits in the head alone.
+// bytes; "FLUX_READY <id> 0" fits in the head alone. The echoes of data
+// frames read together are one entry with no head: its tail is their wire
+// bytes, headers included (push_run), so a window of echoes is one iovec.
 //
 // Frame nodes come from a FrameNodePool (a free list that grows in chunks,
 // each growth counted), so queueing allocates nothing in steady state. Like
@@ -39,6 +41,7 @@ struct OutFrame {
   const std::byte* tail = nullptr;
   uint32_t tail_length = 0;
   uint8_t head_length = 0;
+  uint32_t frames = 1;      // wire frames in this entry (a run of echoes: more than one)
   uint64_t read_at_ns = 0;  // data echoes: when the request was read (0 = control)
   std::array<std::byte, kHeadCapacity> head;
 
@@ -107,6 +110,10 @@ class OutQueue {
   // an echo, timed from then until the kernel takes its last byte.
   void push(std::string_view text, BlockRef tail_owner = {}, std::string_view tail = {},
             uint64_t read_at_ns = 0);
+  // Queues the echoes of `count` data frames read at read_at_ns as one
+  // entry: `frames` are whole wire frames (headers included) in
+  // owner's block.
+  void push_run(BlockRef owner, std::string_view frames, uint32_t count, uint64_t read_at_ns);
 
   // Writes as much as the socket takes (sendmsg, many frames per call),
   // adding what was written to the tally.
@@ -117,9 +124,10 @@ class OutQueue {
   uint64_t pending_bytes() const noexcept { return pending_bytes_; }
 
   // Echo after persist (session_store.h): frames can be held back, in
-  // order, until the store has what they answer. Frames are numbered by
-  // push order; those numbered hold_from() or later wait, unwritten (and
-  // still count in pending_bytes, so back-pressure bounds them).
+  // order, until the store has what they answer. Entries are numbered by
+  // push order (a stored session's echoes are pushed one frame an entry);
+  // those numbered hold_from() or later wait, unwritten (and still count in
+  // pending_bytes, so back-pressure bounds them).
   static constexpr uint64_t kNoHold = UINT64_MAX;
   uint64_t pushed() const noexcept { return pushed_; }
   // Holds the next frame pushed and all after it (if nothing is held yet).
@@ -139,14 +147,15 @@ class OutQueue {
  private:
   // Drops `written` bytes from the front; counts and times whole frames completed.
   void consume(size_t written, FlushTally& tally) noexcept;
+  void link(OutFrame* frame) noexcept;
 
   FrameNodePool& nodes_;
   OutFrame* head_ = nullptr;
   OutFrame* tail_ = nullptr;
   size_t head_sent_ = 0;  // bytes of head_ already written
   uint64_t pending_bytes_ = 0;
-  uint64_t pushed_ = 0;         // frames ever pushed: the next one's number
-  uint64_t queued_frames_ = 0;  // so head_ is number pushed_ - queued_frames_
+  uint64_t pushed_ = 0;         // entries ever pushed: the next one's number
+  uint64_t queued_frames_ = 0;  // entries queued, so head_ is number pushed_ - queued_frames_
   uint64_t hold_from_ = kNoHold;
 };
 

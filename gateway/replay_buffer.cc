@@ -1,13 +1,16 @@
 #include "gateway/replay_buffer.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include "gateway/frame_parser.h"
 
 namespace flux {
 
 uint32_t ReplayBuffer::length_at(const Block* block, size_t offset) noexcept {
-  uint32_t length = 0;
-  std::memcpy(&length, block->bytes.get() + offset, kLengthSize);
-  return length;
+  const std::byte* at = block->bytes.get() + offset;
+  return (uint32_t(at[0]) << 24) | (uint32_t(at[1]) << 16) | (uint32_t(at[2]) << 8) |
+         uint32_t(at[3]);
 }
 
 // The block the next `need` bytes go to: the tail if they fit, else a new
@@ -25,19 +28,44 @@ Block* ReplayBuffer::block_for(size_t need) {
   return block;
 }
 
-ReplayBuffer::Stored ReplayBuffer::append(uint64_t seq, std::string_view payload) {
-  if (count_ == 0) first_seq_ = seq;
-  const auto length = static_cast<uint32_t>(payload.size());
-  const size_t need = kLengthSize + payload.size();
+size_t ReplayBuffer::room_for_run(size_t first_frame) const noexcept {
+  if (tail_ && tail_->chain_used + first_frame <= tail_->capacity())
+    return tail_->capacity() - tail_->chain_used;
+  return first_frame <= pools_.small.block_size() ? pools_.small.block_size() : 0;
+}
+
+// Reserves `need` bytes at the tail for frames first_seq.. (count of them).
+std::byte* ReplayBuffer::claim(uint64_t first_seq, size_t need, uint64_t count) {
+  if (count_ == 0) first_seq_ = first_seq;
   Block* block = block_for(need);
   std::byte* at = block->bytes.get() + block->chain_used;
-  std::memcpy(at, &length, kLengthSize);
-  std::memcpy(at + kLengthSize, payload.data(), payload.size());
   block->chain_used += static_cast<uint32_t>(need);
-  ++count_;
+  count_ += count;
   frame_bytes_ += need;
-  return {BlockRef::share_of(block),
+  return at;
+}
+
+ReplayBuffer::Stored ReplayBuffer::append(uint64_t seq, std::string_view payload) {
+  std::byte* at = claim(seq, kLengthSize + payload.size(), 1);
+  encode_frame_header(static_cast<uint32_t>(payload.size()), at);
+  std::memcpy(at + kLengthSize, payload.data(), payload.size());
+  return {BlockRef::share_of(tail_),
           {reinterpret_cast<const char*>(at + kLengthSize), payload.size()}};
+}
+
+ReplayBuffer::Stored ReplayBuffer::append_run(uint64_t first_seq, std::span<const std::byte> frames,
+                                              uint64_t count) {
+  std::byte* at = claim(first_seq, frames.size(), count);
+  std::memcpy(at, frames.data(), frames.size());
+  return {BlockRef::share_of(tail_), {reinterpret_cast<const char*>(at), frames.size()}};
+}
+
+void ReplayBuffer::prefetch_oldest(size_t bytes) const noexcept {
+  if (!head_) return;
+  constexpr size_t kCacheLine = 64;
+  const std::byte* oldest = head_->bytes.get() + head_offset_;
+  const size_t span = std::min<size_t>(bytes, head_->chain_used - head_offset_);
+  for (size_t offset = 0; offset < span; offset += kCacheLine) __builtin_prefetch(oldest + offset);
 }
 
 bool ReplayBuffer::drop_oldest() noexcept {

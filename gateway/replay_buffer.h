@@ -2,13 +2,17 @@
 // ReplayBuffer: the last data frames a session was sent, kept so that a
 // client that lost its connection can resume without losing any.
 //
-// Frames are copied once, back to back, into a chain of pooled blocks:
+// Frames are copied once, back to back, into a chain of pooled blocks, in
+// their wire form (the 4-byte big-endian length, then the payload):
 //
 //   head block                          tail block
 //   +-----+-----------+-----+------+    +-----+--------+------------+
 //   | len | payload   | len | pay. | -> | len | payload| (free)     |
 //   +-----+-----------+-----+------+    +-----+--------+------------+
 //   ^ head_offset_ (oldest kept frame)                  ^ tail->chain_used
+//
+// Being the very bytes of the wire, a run of frames read together is kept
+// with one memcpy (append_run) and echoed from the copy as one piece.
 //
 // Small frames share small blocks (dense: a 64-byte frame costs 68 bytes);
 // a frame too big for a small block starts a block of the large pool (whose
@@ -22,6 +26,7 @@
 // Thread contract: the owning reactor thread only.
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "gateway/buffer_pool.h"
@@ -47,8 +52,21 @@ class ReplayBuffer {
 
   // Copies payload in as frame `seq` (the next after the last one kept).
   Stored append(uint64_t seq, std::string_view payload);
+  // Copies `count` whole wire frames (headers and payloads, back to back) in
+  // as frames first_seq.. in one piece; Stored views all of them. They must
+  // fit in room_for_run(size of the first).
+  Stored append_run(uint64_t first_seq, std::span<const std::byte> frames, uint64_t count);
+  // How many bytes of frames can go in one piece, if the first takes
+  // `first_frame` bytes: the tail block's free space, or a fresh small
+  // block's; 0 if that frame needs a large block.
+  size_t room_for_run(size_t first_frame) const noexcept;
   // Forgets the oldest frame; false if there was none.
   bool drop_oldest() noexcept;
+  // Starts loading the headers of the oldest `bytes` of frames into the
+  // cache: the frames the next append will push out, whose lengths the trim
+  // reads. Written long ago, they are rarely cached, and a trim that waits
+  // for each was the gateway's costliest line (docs/benchmarks.md).
+  void prefetch_oldest(size_t bytes) const noexcept;
   void clear() noexcept;
 
   uint64_t first_seq() const noexcept { return first_seq_; }
@@ -70,6 +88,7 @@ class ReplayBuffer {
  private:
   static constexpr size_t kLengthSize = 4;
   Block* block_for(size_t need);
+  std::byte* claim(uint64_t first_seq, size_t need, uint64_t count);
   static uint32_t length_at(const Block* block, size_t offset) noexcept;
 
   Pools pools_;

@@ -152,17 +152,31 @@ void SessionTable::erase(Session& session) noexcept {
   sessions_.erase(view(session.id));
 }
 
-ReplayBuffer::Stored SessionTable::record(Session& session, std::string_view payload) {
-  ++session.seq;
-  if (!replay_enabled()) return {};
+template <typename Append>
+ReplayBuffer::Stored SessionTable::keep(Session& session, Append append) {
   const uint64_t memory_before = session.replay.memory_bytes();
   const uint64_t frames_before = session.replay.frame_bytes();
-  ReplayBuffer::Stored stored = session.replay.append(session.seq, payload);
+  ReplayBuffer::Stored stored = append(session.replay);
   trim_to_bounds(session);
   account(int64_t(session.replay.memory_bytes()) - int64_t(memory_before),
           int64_t(session.replay.frame_bytes()) - int64_t(frames_before));
   enforce_memory_budget(session);
   return stored;
+}
+
+ReplayBuffer::Stored SessionTable::record(Session& session, std::string_view payload) {
+  const uint64_t seq = ++session.seq;
+  if (!replay_enabled()) return {};
+  return keep(session, [&](ReplayBuffer& replay) { return replay.append(seq, payload); });
+}
+
+ReplayBuffer::Stored SessionTable::record_run(Session& session, std::span<const std::byte> frames,
+                                              uint64_t count) {
+  const uint64_t first_seq = session.seq + 1;
+  session.seq += count;
+  if (!replay_enabled()) return {};
+  return keep(session,
+              [&](ReplayBuffer& replay) { return replay.append_run(first_seq, frames, count); });
 }
 
 void SessionTable::trim_to_bounds(Session& session) noexcept {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -135,6 +136,22 @@ class SessionTable {
   // a copy; returns what the echo should point at (empty owner: replay off,
   // write the caller's own bytes).
   ReplayBuffer::Stored record(Session& session, std::string_view payload);
+  // The same for `count` data frames read together, given whole in their
+  // wire form; the echo of all of them points at what it returns. They must
+  // fit in run_room(the first frame's size).
+  ReplayBuffer::Stored record_run(Session& session, std::span<const std::byte> frames,
+                                  uint64_t count);
+  // A run of about `bytes` is coming: the frames it will push out start
+  // loading now (ReplayBuffer::prefetch_oldest), while the run is parsed.
+  void prefetch_evictions(const Session& session, size_t bytes) const noexcept {
+    if (replay_enabled() && session.replay.count() >= deps_.options.replay_frames)
+      session.replay.prefetch_oldest(bytes);
+  }
+  // Bytes of frames that record_run can keep in one piece (unbounded with
+  // replay off; 0 if the first frame must go alone).
+  size_t run_room(const Session& session, size_t first_frame) const noexcept {
+    return replay_enabled() ? session.replay.room_for_run(first_frame) : SIZE_MAX;
+  }
   bool replay_enabled() const noexcept {
     return deps_.options.replay_frames > 0 && deps_.options.replay_bytes > 0;
   }
@@ -145,6 +162,10 @@ class SessionTable {
 
  private:
   static void on_expiry_cb(evutil_socket_t, short, void* session);
+  // Runs `append` (a ReplayBuffer call) and then keeps the session and the
+  // table within their bounds and accounts.
+  template <typename Append>
+  ReplayBuffer::Stored keep(Session& session, Append append);
   void trim_to_bounds(Session& session) noexcept;
   void enforce_memory_budget(Session& writing) noexcept;
   void evict_detached_over_budget() noexcept;

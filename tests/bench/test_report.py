@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import report  # noqa: E402
 
-PROFILES = "seed throughput curve scale metrics scrape churn replay scaling flood".split()
+PROFILES = "seed throughput curve scale metrics scrape churn replay scaling flood speed".split()
 
 
 def fluxbench_result(fps, p99):
@@ -46,6 +46,8 @@ def write_results(directory, profiles):
     for n in names:
         with open(os.path.join(directory, n + ".json"), "w") as f:
             json.dump(fluxbench_result(1e6 if "off" in n else 9e5, 800.0), f)
+    with open(os.path.join(directory, "speed.md"), "w") as f:
+        f.write("| ratio | median | per round | target |\n|---|---|---|---|\n| gateway / bare (frames/s) | 0.990 | 0.990 | >= 0.97 |\n")
     with open(os.path.join(directory, "flood-300.json"), "w") as f:
         json.dump({"flood_seconds": 30, "flooders_connected": 300, "rss_within_96mib_at_s": None,
                    "probe": {"count": 10}, "gateway_up": True}, f)
@@ -82,10 +84,12 @@ class ReportTest(unittest.TestCase):
         doc = render(PROFILES)
         headings = ["### 1. Seed", "### 2. Throughput", "### 3. Latency", "### 4. Scale", "### 5. Metrics",
                     "### 6. Scrape", "### 7. Churn", "### 7b. Replay", "### 8. Scaling", "### 9. Flood:",
+                    "### 10. Speed of light",
                     "## Targets", "## What this machine", "## Commands"]
         for heading in headings:
             self.assertIn(heading, doc)
-        for kept in ("cluster.md", "flood-before-after.md", "store.md"):
+        self.assertIn("| gateway / bare (frames/s) | 0.990 | 0.990 | >= 0.97 |", doc)
+        for kept in ("cluster.md", "flood-before-after.md", "speed-before-after.md", "store.md"):
             with open(os.path.join(ROOT, "bench", "report", kept)) as f:
                 self.assertIn(f.read().strip("\n"), doc)
         self.assertNotIn("${", doc)
@@ -101,6 +105,7 @@ class ReportTest(unittest.TestCase):
         doc = render(["churn"])
         self.assertIn("### 7. Churn", doc)
         self.assertNotIn("### 1. Seed", doc)
+        self.assertNotIn("### 10. Speed", doc)
         self.assertNotIn("## Targets", doc)
         self.assertNotIn("## Cluster", doc)
 

@@ -377,6 +377,52 @@ TEST_F(OutQueueTest, EchoLatencyIsRecordedForEchoesOnly) {
   EXPECT_LE(s.sum_ns, (after - early) + (after - later));
 }
 
+// A run: the echoes of frames read together, one entry whose tail is their
+// wire bytes. It goes out verbatim, counts every frame and times each echo.
+TEST_F(OutQueueTest, ARunOfEchoesIsItsWireBytesCountedAndTimedFrameByFrame) {
+  tally_.echo_latency = &latency_;
+  const std::string wire = wire_frame("one") + wire_frame("") + wire_frame(std::string(64, 'x'));
+  BlockRef block = blocks_.acquire();
+  std::memcpy(block.data(), wire.data(), wire.size());
+  const uint64_t read_at = monotonic_ns() - 3'000'000;  // read 3 ms ago
+  queue_.push("FLUX_PONG");
+  queue_.push_run(block.share(), view_of(block, 0, wire.size()), 3, read_at);
+  EXPECT_EQ(queue_.pending_bytes(), wire_frame("FLUX_PONG").size() + wire.size());
+
+  ASSERT_EQ(flush(), OutQueue::Flush::kDrained);
+  EXPECT_EQ(read_available(reader_.get()), wire_frame("FLUX_PONG") + wire);
+  EXPECT_EQ(tally_.frames, 4u) << "the pong and the three echoes of the run";
+  HistogramSnapshot s = latency_.snapshot();
+  EXPECT_EQ(s.count(), 3u) << "one echo time per frame of the run, none for the pong";
+  EXPECT_GE(s.sum_ns, 9'000'000u);
+}
+
+// A run cut by a short write resumes where it stopped, and its frames are
+// counted once, when the last byte of the run is written.
+TEST_F(OutQueueTest, ARunCutByAShortWriteCountsItsFramesOnceWhole) {
+  int small = 4096;  // the kernel doubles it and applies its minimum
+  ASSERT_EQ(::setsockopt(writer_.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  std::string wire;
+  for (int i = 0; i < 16; ++i) wire += wire_frame(std::string(1000, char('a' + i)));
+  BlockRef block = blocks_.acquire();
+  std::memcpy(block.data(), wire.data(), wire.size());
+  queue_.push_run(block.share(), view_of(block, 0, wire.size()), 16, 1);
+
+  ASSERT_EQ(flush(), OutQueue::Flush::kBlocked) << "16 KB do not fit a 4 KB socket buffer";
+  EXPECT_GT(tally_.bytes, 0u);
+  EXPECT_EQ(tally_.frames, 0u) << "no frame counted while the run is unfinished";
+  std::string received;
+  while (received.size() < wire.size()) {
+    received += read_available(reader_.get());
+    if (!queue_.empty()) flush();
+  }
+  EXPECT_EQ(received, wire);
+  EXPECT_EQ(tally_.frames, 16u);
+  EXPECT_EQ(tally_.bytes, wire.size());
+  EXPECT_TRUE(queue_.empty());
+  EXPECT_EQ(nodes_.nodes_in_use(), 0u);
+}
+
 TEST_F(OutQueueTest, EchoStampedInTheFutureRecordsZeroNotAWrappedValue) {
   tally_.echo_latency = &latency_;
   queue_.push("echo", {}, {}, monotonic_ns() + 3'600'000'000'000u);

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,22 @@ std::string payload_for(uint64_t seq, size_t size) {
   std::string p(size, '\0');
   for (size_t i = 0; i < size; ++i) p[i] = static_cast<char>((seq * 131 + i * 7) & 0xff);
   return p;
+}
+
+// Frames seq first..last, `size` bytes each, as the wire carries them.
+std::string wire_run(uint64_t first, uint64_t last, size_t size) {
+  std::string out;
+  for (uint64_t seq = first; seq <= last; ++seq) {
+    const auto n = static_cast<uint32_t>(size);
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>((n >> shift) & 0xff));
+    out += payload_for(seq, size);
+  }
+  return out;
+}
+
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
 
 class ReplayBufferTest : public ::testing::Test {
@@ -97,6 +114,48 @@ TEST_F(ReplayBufferTest, AppendKeepsConsecutiveFramesInOrder) {
   EXPECT_EQ(tail[0], payload_for(4, 40));
   EXPECT_EQ(tail[1], payload_for(5, 50));
   EXPECT_TRUE(replay_after(buffer, 5).empty()) << "nothing after the newest frame";
+}
+
+// A run of frames read together goes in as one copy of their wire bytes;
+// each of them is a frame of its own for replay, bounds and dropping.
+TEST_F(ReplayBufferTest, ARunIsKeptAsItsWireBytesAndReplaysFrameByFrame) {
+  ReplayBuffer buffer(pools_);
+  buffer.append(1, payload_for(1, 30));
+  const std::string run = wire_run(2, 17, 64);
+  ASSERT_GE(buffer.room_for_run(68), run.size());
+  ReplayBuffer::Stored stored = buffer.append_run(2, bytes_of(run), 16);
+  EXPECT_EQ(stored.payload, run) << "the echo of the run is its wire bytes, verbatim";
+  EXPECT_NE(stored.payload.data(), run.data()) << "from the kept copy";
+  buffer.append(18, payload_for(18, 5));
+  EXPECT_EQ(buffer.count(), 18u);
+  EXPECT_EQ(buffer.frame_bytes(), (kHeader + 30) + run.size() + (kHeader + 5));
+
+  const auto all = replay_after(buffer, 0);
+  ASSERT_EQ(all.size(), 18u);
+  EXPECT_EQ(all[0], payload_for(1, 30));
+  for (uint64_t seq = 2; seq <= 17; ++seq) EXPECT_EQ(all[seq - 1], payload_for(seq, 64));
+  EXPECT_EQ(all[17], payload_for(18, 5));
+
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(buffer.drop_oldest());
+  EXPECT_EQ(buffer.first_seq(), 11u) << "frames of a run drop one by one";
+  EXPECT_EQ(replay_after(buffer, 14).front(), payload_for(15, 64));
+}
+
+// The room for a run: what the tail block has left, a fresh small block when
+// the first frame does not fit there, nothing for a frame of the large pool.
+TEST_F(ReplayBufferTest, RoomForARunIsTheTailsFreeSpaceOrAFreshSmallBlock) {
+  ReplayBuffer buffer(pools_);
+  EXPECT_EQ(buffer.room_for_run(68), kSmallBlock) << "no block yet: a fresh one";
+  buffer.append(1, payload_for(1, 1000));
+  EXPECT_EQ(buffer.room_for_run(68), kSmallBlock - (kHeader + 1000));
+  EXPECT_EQ(buffer.room_for_run(kSmallBlock - kHeader - 1000 + 1), kSmallBlock)
+      << "a first frame that does not fit the tail starts a block";
+  EXPECT_EQ(buffer.room_for_run(kSmallBlock + 1), 0u) << "a large frame goes alone";
+
+  const std::string run = wire_run(2, 4, 1000);
+  buffer.append_run(2, bytes_of(run), 3);
+  EXPECT_EQ(buffer.memory_bytes(), kSmallBlock) << "the run filled the tail, no new block";
+  EXPECT_EQ(buffer.room_for_run(68), kSmallBlock - 4 * (kHeader + 1000));
 }
 
 // The echo is written from the copy the buffer keeps: Stored points into a

@@ -819,6 +819,35 @@ TEST_F(SessionsTest, ResumePipelinedWithDataFrames) {
   ASSERT_TRUE(resume(again, id, 8, 8));
 }
 
+// Data frames read together are kept and echoed as one run (one copy):
+// a PING inside the run is answered in its place, and the replay bounds
+// still count frame by frame, also inside a run.
+TEST_F(SessionsTest, FramesReadTogetherAreEchoedInPlaceAndKeptFrameByFrame) {
+  start({"--replay-frames", "4"});
+  std::string id;
+  TestClient c;
+  ASSERT_TRUE(open_session(c, id));
+  std::vector<std::string> frames;
+  for (uint64_t n = 1; n <= 10; ++n) frames.push_back(data(n));
+  frames.push_back("FLUX_PING mid-run");
+  for (uint64_t n = 11; n <= 16; ++n) frames.push_back(data(n));
+  ASSERT_TRUE(c.send_raw(encode_frames(frames)));
+  ASSERT_TRUE(expect_frames(c, 1, 10));
+  ASSERT_TRUE(c.expect_frame("FLUX_PONG mid-run"));
+  ASSERT_TRUE(expect_frames(c, 11, 16));
+  c.reset();
+  ASSERT_TRUE(detached_becomes(1));
+
+  TestClient back;
+  ASSERT_TRUE(resume(back, id, 12, 16));
+  ASSERT_TRUE(expect_frames(back, 13, 16)) << "the last 4 frames, from inside the second run";
+  ASSERT_TRUE(expect_nothing_more(back));
+  back.reset();
+  ASSERT_TRUE(detached_becomes(1));
+  TestClient gap;
+  ASSERT_TRUE(resume_invalid(gap, id, 11, "replay-gap")) << "frames 12..16: one more than kept";
+}
+
 // An invalid resume, a HELLO and data in one write: each is answered in turn.
 TEST_F(SessionsTest, InvalidResumePipelinedWithHelloAndData) {
   start();
