@@ -184,9 +184,11 @@ bool Connection::process_input(uint64_t read_at_ns) {
   bool took = false;
   if (awaiting_proxy_header_ && !take_proxy_header()) return false;
   while ((state_ == ConnState::kHandshake || state_ == ConnState::kReady) && !input_on_hold()) {
-    if (state_ == ConnState::kReady && take_data_run(read_at_ns)) {
-      took = true;
-      continue;
+    if (state_ == ConnState::kReady) {
+      const RunTaken run = take_data_run(read_at_ns);
+      took |= run.took;
+      if (!run.whole_next) break;  // the rest is a partial frame: parsed once, not twice
+      if (run.took) continue;
     }
     std::span<const std::byte> unparsed(in_block_.data() + in_begin_, in_end_ - in_begin_);
     ParsedFrame frame = parse_frame(unparsed, ctx_.options.max_frame);
@@ -209,22 +211,24 @@ bool Connection::process_input(uint64_t read_at_ns) {
 // share: the run is kept with one memcpy and echoed as one iovec. A stored
 // session (echo after persist) holds each frame on its own, so goes frame
 // by frame; so does a control frame, and a frame the replay keeps alone.
-bool Connection::take_data_run(uint64_t read_at_ns) {
-  if (session_->stored) return false;
+Connection::RunTaken Connection::take_data_run(uint64_t read_at_ns) {
+  if (session_->stored) return {false, true};
   const std::span<const std::byte> input(in_block_.data() + in_begin_, in_end_ - in_begin_);
   ctx_.sessions.prefetch_evictions(*session_, input.size());
   size_t run_bytes = 0;
   size_t room = 0;
   uint32_t count = 0;
+  bool whole_next = true;
   while (true) {
     ParsedFrame frame = parse_frame(input.subspan(run_bytes), ctx_.options.max_frame);
+    whole_next = frame.kind != ParsedFrame::kNeedMore;
     if (frame.kind != ParsedFrame::kFrame || is_control(frame.payload)) break;
     if (count == 0) room = ctx_.sessions.run_room(*session_, frame.frame_size);
     if (run_bytes + frame.frame_size > room) break;
     run_bytes += frame.frame_size;
     ++count;
   }
-  if (count == 0) return false;
+  if (count == 0) return {false, whole_next};
   const std::span<const std::byte> run = input.first(run_bytes);
   in_begin_ += run_bytes;
   ctx_.metrics.traffic.frames_in_total.add(count);
@@ -235,7 +239,7 @@ bool Connection::take_data_run(uint64_t read_at_ns) {
   if (!kept.owner)
     kept = {in_block_.share(), {reinterpret_cast<const char*>(run.data()), run.size()}};
   queue_run(std::move(kept.owner), kept.payload, count, read_at_ns);
-  return true;
+  return {true, whole_next};
 }
 
 void Connection::handle_frame(std::string_view payload, uint64_t read_at_ns) {

@@ -125,8 +125,13 @@ class Connection final : public SessionHolder, public StoreWaiter {
   // Takes every whole frame; returns true if there was at least one.
   bool process_input(uint64_t read_at_ns);
   // Echoes the data frames at the front of the input as one run (one
-  // replay copy, one queue entry); false if the next frame can't be in one.
-  bool take_data_run(uint64_t read_at_ns);
+  // replay copy, one queue entry). `took`: a run was taken; `whole_next`: a
+  // whole frame (or a too-large header) follows, for the frame-by-frame path.
+  struct RunTaken {
+    bool took;
+    bool whole_next;
+  };
+  RunTaken take_data_run(uint64_t read_at_ns);
   void handle_frame(std::string_view payload, uint64_t read_at_ns);
   // --proxy-protocol: consumes the header; false if the connection is refused.
   bool take_proxy_header();
