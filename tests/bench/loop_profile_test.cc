@@ -6,6 +6,8 @@
 //   - loaded, read + write take more than 30 % of the samples, and
 //     1 - share(poll) agrees with the loop utilisation the gateway measures
 //     with the clock (busy / (busy + poll)) within 0.1, over the same 10 s.
+//   - with --stall-threshold 1ms, the same load yields stall records that
+//     name read or write and a connection listed in /connections meanwhile.
 //
 // The figures are printed as measured.
 
@@ -16,6 +18,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -116,6 +119,63 @@ TEST(LoopProfile, IdleIsPollAndLoadedAgreesWithTheLoopClock) {
   gateway.signal(SIGTERM);
   const std::optional<ExitStatus> exit = gateway.wait_exit(after(seconds(10)));
   EXPECT_TRUE(exit && exit->success());
+}
+
+// docs/stats.md, "Stalls": under fluxbench's throughput profile a 1 ms
+// threshold is crossed by connection work, and the record names a
+// connection that exists (reactor/id as /connections lists it).
+TEST(LoopStalls, UnderTheThroughputProfileStallsNameReadOrWriteOfARealConnection) {
+  GatewayProcess gateway;
+  ASSERT_TRUE(gateway.start({"--stall-threshold", "1ms"}));
+  MetricsHttp http(gateway.metrics_port());
+  ChildSpec spec;
+  spec.argv = {fluxbench_bin(),
+               "--port",
+               std::to_string(gateway.port()),
+               "--conns",
+               "100",
+               "--window",
+               "16",
+               "--warmup",
+               "1s",
+               "--duration",
+               "8s",
+               "--no-progress"};
+  const pid_t bench = spawn(spec);
+  ASSERT_GT(bench, 0);
+  std::set<std::string> listed;  // reactor/id of every connection seen during the load
+  json found;
+  const Deadline deadline = after(seconds(30));
+  while (Clock::now() < deadline && found.is_null()) {
+    if (auto page = http.get_json("/connections?limit=10000"))
+      for (const json& row : (*page)["connections"])
+        listed.insert(row["reactor"].get<std::string>() + "/" +
+                      std::to_string(row["id"].get<int>()));
+    if (auto stalls = http.get_json("/stalls")) {
+      for (const json& s : (*stalls)["stalls"]) {
+        const std::string activity = s["activity"];
+        // A finished record: an ongoing one has not looked its peer up yet.
+        if ((activity != "read" && activity != "write") || !s["connection"].is_number() ||
+            s["ongoing"].get<bool>())
+          continue;
+        const std::string id =
+            s["reactor"].get<std::string>() + "/" + std::to_string(s["connection"].get<uint64_t>());
+        if (listed.count(id)) {
+          found = s;
+          break;
+        }
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const std::optional<ExitStatus> status = wait_exit(bench, after(seconds(30)));
+  if (!status) kill_and_wait(bench);
+  ASSERT_FALSE(found.is_null()) << "no stall naming read or write of a listed connection ("
+                                << listed.size() << " connections listed)";
+  std::printf("a stall under the throughput profile, as served: %s\n", found.dump().c_str());
+  EXPECT_GE(found["duration_seconds"].get<double>(), 0.001);
+  EXPECT_NE(found["peer"].get<std::string>(), "");
+  EXPECT_TRUE(status && status->success()) << "fluxbench failed";
 }
 
 }  // namespace
