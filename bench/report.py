@@ -45,6 +45,16 @@ def header(t, st):
     )
 
 
+def speed_section(t, results_dir):
+    """Profile 10: bench/speed.py's own Markdown, as it printed it."""
+    try:
+        with open(os.path.join(results_dir, "speed.md")) as f:
+            printed = f.read().strip()
+    except OSError:
+        printed = ""
+    return t.text("speed", printed=printed or t.text("not_measured"))
+
+
 def render(t, results_dir, plot_path=None):
     with open(os.path.join(results_dir, "state.json")) as f:
         st = json.load(f)
@@ -75,9 +85,11 @@ def render(t, results_dir, plot_path=None):
         parts.append(scaling_section(t, r, st))
     if has("flood"):
         parts.append(flood_section(t, r, st))
+    if has("speed"):
+        parts.append(speed_section(t, results_dir))
     if st["full"]:
         # Kept from runs of other tools / by hand, then the full run's verdicts.
-        parts += [t.text("flood_before_after"), t.text("cluster"), t.text("store")]
+        parts += [t.text("flood_before_after"), t.text("speed_before_after"), t.text("cluster"), t.text("store")]
         parts += [gaps_section(t, r, st), conclusions(t, r, st, points)]
     parts.append(t.text("commands", commands="\n".join(st["commands"]), results_dir=st["results_dir"]))
     return "\n\n".join(parts) + "\n"
