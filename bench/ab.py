@@ -37,6 +37,18 @@ def measure(fluxbench, port, seconds):
     return result["throughput"]["frames_per_second"], (result["latency_us"] or {}).get("p99")
 
 
+def parse_servers(specs, tool):
+    """{NAME: argv} from NAME=BIN[,FLAG,...] specs; exits if a BIN is not executable."""
+    servers = {}
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        argv = rest.split(",")
+        if not os.access(argv[0], os.X_OK):
+            sys.exit(f"{tool}: {argv[0]} is not executable")
+        servers[name] = argv
+    return servers
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fluxbench", required=True)
@@ -46,13 +58,7 @@ def main():
     ap.add_argument("--ratio", action="append", default=[], help="A/B: median per-round frames/s ratio")
     ap.add_argument("--json")
     args = ap.parse_args()
-    servers = {}
-    for spec in args.server:
-        name, _, rest = spec.partition("=")
-        argv = rest.split(",")
-        if not os.access(argv[0], os.X_OK):
-            sys.exit(f"ab.py: {argv[0]} is not executable")
-        servers[name] = argv
+    servers = parse_servers(args.server, "ab.py")
     names = list(servers)
     rounds = []
     load_start = os.getloadavg()[0]

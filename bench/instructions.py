@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 
+import ab
 import server_process
 
 LOAD = ["--size", "64", "--warmup", "0s", "--grace", "10s", "--connect-timeout", "20s"]
@@ -116,10 +117,7 @@ def main():
     for tool in ("valgrind", "callgrind_control"):
         if not shutil.which(tool):
             sys.exit(f"instructions.py: {tool} not found (apt-get install valgrind)")
-    servers = {}
-    for spec in args.server:
-        name, _, rest = spec.partition("=")
-        servers[name] = rest.split(",")
+    servers = ab.parse_servers(args.server, "instructions.py")
     names = list(servers)
     per_frame = {n: [] for n in names}
     for r in range(args.rounds):

@@ -39,6 +39,16 @@ std::string fluxbench_bin() {
   return from_env != nullptr && *from_env != '\0' ? from_env : FLUXBENCH_BIN;
 }
 
+// fluxbench's throughput profile (100 connections, window 16, 64 B, closed
+// loop, 1 s warm-up) against `port` for `duration`, in the background.
+pid_t spawn_throughput_load(uint16_t port, const std::string& duration) {
+  ChildSpec spec;
+  spec.argv = {fluxbench_bin(), "--port",       std::to_string(port), "--conns", "100",
+               "--window",      "16",           "--warmup",           "1s",      "--duration",
+               duration,        "--no-progress"};
+  return spawn(spec);
+}
+
 struct Profile {
   double poll = 0, read_write = 0, utilisation = 0;
   uint64_t samples = 0;
@@ -77,20 +87,7 @@ TEST(LoopProfile, IdleIsPollAndLoadedAgreesWithTheLoopClock) {
 
   // Loaded: fluxbench for 1 s warm-up + 12 s; the 10 s window is read once
   // it lies wholly inside the load (10.5 s after the first echoes).
-  ChildSpec spec;
-  spec.argv = {fluxbench_bin(),
-               "--port",
-               std::to_string(gateway.port()),
-               "--conns",
-               "100",
-               "--window",
-               "16",
-               "--warmup",
-               "1s",
-               "--duration",
-               "12s",
-               "--no-progress"};
-  const pid_t bench = spawn(spec);
+  const pid_t bench = spawn_throughput_load(gateway.port(), "12s");
   ASSERT_GT(bench, 0);
   std::optional<Clock::time_point> load_began;
   std::optional<Profile> loaded;
@@ -128,20 +125,7 @@ TEST(LoopStalls, UnderTheThroughputProfileStallsNameReadOrWriteOfARealConnection
   GatewayProcess gateway;
   ASSERT_TRUE(gateway.start({"--stall-threshold", "1ms"}));
   MetricsHttp http(gateway.metrics_port());
-  ChildSpec spec;
-  spec.argv = {fluxbench_bin(),
-               "--port",
-               std::to_string(gateway.port()),
-               "--conns",
-               "100",
-               "--window",
-               "16",
-               "--warmup",
-               "1s",
-               "--duration",
-               "8s",
-               "--no-progress"};
-  const pid_t bench = spawn(spec);
+  const pid_t bench = spawn_throughput_load(gateway.port(), "8s");
   ASSERT_GT(bench, 0);
   std::set<std::string> listed;  // reactor/id of every connection seen during the load
   json found;
