@@ -263,11 +263,7 @@ void Connection::handle_ready(std::string_view payload, uint64_t read_at_ns) {
       if (!request.ping_has_token) return queue("FLUX_PONG");
       return queue("FLUX_PONG ", in_block_.share(), request.ping_token);
     case ReadyRequest::kBye:
-      if (unstored_frames_ > 0) send_store_batch();  // stored before the session is deleted
-      ctx_.sessions.discard(*session_);
-      session_ = nullptr;
-      queue("FLUX_BYE");
-      return begin_closing(CloseReason::kBye, std::nullopt);
+      return handle_bye();
     case ReadyRequest::kAlreadyReady:
       return queue_error(ErrorCode::kAlreadyReady);
     case ReadyRequest::kUnknownCommand:

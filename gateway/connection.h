@@ -152,6 +152,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void handle_ready(std::string_view payload, uint64_t read_at_ns);
   // Session store (connection_store.cc).
   void hello();
+  void handle_bye();
   void resume_from_store(std::string_view id, uint64_t last_seq);
   void hold_for_store(std::string_view echoed) noexcept;
   void send_store_batch();

@@ -22,6 +22,25 @@ void Connection::hello() {
   ctx_.store->create(*this, view(session.id), session.token, out_.pushed());
 }
 
+// FLUX_BYE. With the store, the reply waits until the store has deleted the
+// session: a resume elsewhere that took it first makes the delete fail, and
+// this connection is then told session-taken-over, not that it ended.
+void Connection::handle_bye() {
+  if (unstored_frames_ > 0) send_store_batch();  // stored before the session is deleted
+  Session& session = *std::exchange(session_, nullptr);
+  if (!session.stored) {
+    ctx_.sessions.discard(session);
+    queue("FLUX_BYE");
+    return begin_closing(CloseReason::kBye, std::nullopt);
+  }
+  out_.hold_from_next();
+  queue("FLUX_BYE");
+  ++store_requests_;
+  ctx_.sessions.discard(session, this, out_.pushed());
+  if (state_ == ConnState::kClosed) return;
+  begin_closing(CloseReason::kBye, std::nullopt);
+}
+
 // The echo about to be queued (and all queued after it) waits for the store.
 void Connection::hold_for_store(std::string_view echoed) noexcept {
   if (unstored_frames_++ == 0) out_.hold_from_next();

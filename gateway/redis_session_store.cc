@@ -233,6 +233,13 @@ void RedisSessionStore::remove(std::string_view id, const StoreToken& token) {
   keep(id, token, milliseconds{0}, "detached");
 }
 
+void RedisSessionStore::remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+                               uint64_t release_to) {
+  const std::string_view args[] = {token.view(), "0", "detached"};
+  if (!run(store_scripts::kKeepScript, id, args, Kind::kRemove, &waiter, release_to, 0))
+    waiter.on_store_failed();
+}
+
 void RedisSessionStore::forget(StoreWaiter& waiter) noexcept {
   for (Pending& pending : pending_)
     if (pending.waiter == &waiter) pending.waiter = nullptr;
@@ -297,6 +304,11 @@ void RedisSessionStore::on_script_loaded(unsigned script, void* reply) {
 void RedisSessionStore::answer(const Pending& pending, void* reply) {
   StoreWaiter& waiter = *pending.waiter;
   if (pending.kind == Kind::kResume) return answer_resume(waiter, reply);
+  if (pending.kind == Kind::kRemove) {  // the keep script: 1 deleted, 0 not the owner
+    if (!reply || as_reply(reply)->type != REDIS_REPLY_INTEGER) return waiter.on_store_failed();
+    if (as_reply(reply)->integer == 0) return waiter.on_store_lost();
+    return waiter.on_store_persisted(pending.release_to);
+  }
   // kCreate
   if (!reply || as_reply(reply)->type != REDIS_REPLY_INTEGER) return waiter.on_store_failed();
   if (as_reply(reply)->integer < 0) return waiter.on_store_lost();

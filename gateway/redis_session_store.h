@@ -53,6 +53,8 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   void renew_lease(std::string_view id, const StoreToken& token) override;
   void detach(std::string_view id, const StoreToken& token) override;
   void remove(std::string_view id, const StoreToken& token) override;
+  void remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+              uint64_t release_to) override;
   void on_tick(uint64_t now_ns) override;
   bool was_released(std::string_view token) const override;
 
@@ -60,7 +62,7 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   void on_link_down(RedisLink& link, StoreError why) override;
 
  private:
-  enum class Kind : uint8_t { kLoadScript, kCreate, kAppend, kResume, kNoAnswer };
+  enum class Kind : uint8_t { kLoadScript, kCreate, kAppend, kResume, kRemove, kNoAnswer };
   struct Pending {
     Kind kind;
     StoreWaiter* waiter;  // null: nobody waits (or it withdrew)

@@ -112,8 +112,10 @@ class SessionTable {
   ResumeOutcome resume(std::string_view id, uint64_t last_seq, SessionHolder& holder);
   // The connection ended without FLUX_BYE: keep the session for the resume window.
   void detach(Session& session) noexcept;
-  // FLUX_BYE (or any end of the session): free it now (in the store too).
-  void discard(Session& session) noexcept;
+  // FLUX_BYE (or any end of the session): free it now (in the store too;
+  // for a BYE, `bye` is told when the store has deleted it, release_to as
+  // SessionStore::remove says).
+  void discard(Session& session, StoreWaiter* bye = nullptr, uint64_t release_to = 0) noexcept;
 
   // --session-store redis:// (session_store.h). A new session goes into the
   // store when the store is up (else it is node-local: a fallback).

@@ -128,6 +128,18 @@ class StubStore final : public SessionStore {
     });
   }
 
+  void remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+              uint64_t release_to) override {
+    ask(&waiter, [this, id = std::string(id), token = std::string(token.view()),
+                  release_to](StoreWaiter* w) {
+      auto found = backend_.sessions.find(id);
+      const bool owner = found != backend_.sessions.end() && found->second.owner == token;
+      if (owner) backend_.sessions.erase(found);
+      if (w && owner) w->on_store_persisted(release_to);
+      if (w && !owner) w->on_store_lost();
+    });
+  }
+
   void on_tick(uint64_t) override {}
 
  private:
