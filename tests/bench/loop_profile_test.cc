@@ -111,7 +111,16 @@ TEST(LoopProfile, IdleIsPollAndLoadedAgreesWithTheLoopClock) {
       loaded->read_write, 1 - loaded->poll, loaded->utilisation,
       static_cast<unsigned long long>(loaded->samples));
   EXPECT_GT(loaded->read_write, 0.30);
+#if defined(__SANITIZE_THREAD__)
+  // Not under ThreadSanitizer: there the reactor and fluxbench each take a
+  // whole core, and the sampler thread runs mostly when the reactor blocks
+  // in epoll_wait, so its samples lean to `poll` (CI: 0.60 against a
+  // clock's 0.74). That run is for the data races; release and ASan check
+  // the agreement.
+  std::printf("under ThreadSanitizer: agreement not checked\n");
+#else
   EXPECT_NEAR(1 - loaded->poll, loaded->utilisation, 0.1);
+#endif
   EXPECT_TRUE(status && status->success()) << "fluxbench failed";
   gateway.signal(SIGTERM);
   const std::optional<ExitStatus> exit = gateway.wait_exit(after(seconds(10)));
