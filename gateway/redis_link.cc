@@ -77,10 +77,13 @@ void RedisLink::on_connected_cb(const redisAsyncContext* ac, int status) {
   }
   event_del(link->timer_.get());
   link->state_ = State::kUp;
-  link->backoff_ = kFirstBackoff;
   log_event(LogLevel::kInfo, "session-store-up", {{"port", uint64_t{link->port_}}},
             "session store: connected to redis://%s:%u", link->host_.c_str(), link->port_);
   link->owner_.on_link_up(*link);
+}
+
+void RedisLink::answered() noexcept {
+  backoff_ = kFirstBackoff;
 }
 
 void RedisLink::on_disconnected_cb(const redisAsyncContext* ac, int) {

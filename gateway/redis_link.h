@@ -11,7 +11,9 @@
 //
 // The link reconnects by itself, with a back-off that starts at 100 ms and
 // doubles up to 5 s, and tells its owner each time it comes up or goes
-// down. Every command sent gets exactly one answer through its callback: a
+// down. The back-off starts over only when the owner says Redis answered
+// (answered()): a connect alone proves little, since the kernel of a frozen
+// redis-server still accepts. Every command sent gets exactly one answer through its callback: a
 // reply, or a null reply when the link went down first.
 //
 // Thread contract: the reactor thread only.
@@ -63,6 +65,9 @@ class RedisLink {
   // For good (the owner is going away): pending commands get their null
   // replies now, and no reconnect follows.
   void stop();
+
+  // Redis answered on this link: the next loss retries after 100 ms again.
+  void answered() noexcept;
 
   bool up() const noexcept { return state_ == State::kUp; }
   // Queues one command (binary-safe arguments). False if the link is not up;

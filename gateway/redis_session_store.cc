@@ -81,7 +81,7 @@ void RedisSessionStore::on_link_up(RedisLink& link) {
     const char* argv[] = {"SCRIPT", "LOAD", body.data()};
     const size_t argl[] = {6, 4, body.size()};
     if (commands_.send(3, argv, argl, on_reply_cb, this))
-      pending_.push_back({Kind::kLoadScript, nullptr, i, 0, monotonic_ns()});
+      note_sent({Kind::kLoadScript, nullptr, i, 0, monotonic_ns()});
   }
 }
 
@@ -96,15 +96,33 @@ void RedisSessionStore::set_ready(bool ready) noexcept {
 }
 
 void RedisSessionStore::on_tick(uint64_t now_ns) {
-  if (pending_.empty()) return;
   const auto timeout_ns =
       static_cast<uint64_t>(std::chrono::nanoseconds(deps_.options.session_store_timeout).count());
+  if (pending_.empty()) {
+    // Nothing in flight proves nothing: ask, so that a frozen Redis shows
+    // as a timeout here too, not only on the reactors that had writes.
+    if (ready_ && now_ns - last_sent_ns_ > timeout_ns) ping();
+    return;
+  }
   if (now_ns - pending_.front().sent_ns <= timeout_ns) return;
   // Answers come in order: the oldest is late, so is everything behind it.
   log_event(LogLevel::kWarn, "session-store-timeout", {{"pending", uint64_t{pending_.size()}}},
             "session store: no answer in %lld ms; %zu command(s) failed, reconnecting",
             static_cast<long long>(deps_.options.session_store_timeout.count()), pending_.size());
   commands_.drop(StoreError::kTimeout);
+}
+
+void RedisSessionStore::ping() {
+  const char* argv[] = {"PING"};
+  const size_t argl[] = {4};
+  if (commands_.send(1, argv, argl, on_reply_cb, this))
+    note_sent({Kind::kPing, nullptr, 0, 0, monotonic_ns()});
+}
+
+void RedisSessionStore::note_sent(const Pending& pending) {
+  pending_.push_back(pending);
+  last_sent_ns_ = pending.sent_ns;
+  deps_.metrics.commands_total.add();
 }
 
 // ------------------------------------------------------------- requests
@@ -130,8 +148,7 @@ bool RedisSessionStore::run(unsigned script, std::string_view id,
   if (!commands_.send(static_cast<int>(argv_.size()), argv_.data(), argl_.data(), on_reply_cb,
                       this))
     return false;
-  pending_.push_back({kind, waiter, release_to, frames, monotonic_ns()});
-  deps_.metrics.commands_total.add();
+  note_sent({kind, waiter, release_to, frames, monotonic_ns()});
   return true;
 }
 
@@ -187,10 +204,9 @@ void RedisSessionStore::send_turn_batch() {
                                              argl_.data(), on_reply_cb, this);
   const uint64_t members = batch_members_.size();
   if (sent) {
-    pending_.push_back({Kind::kAppend, nullptr, members, batch_frames_, monotonic_ns()});
+    note_sent({Kind::kAppend, nullptr, members, batch_frames_, monotonic_ns()});
     members_in_flight_.insert(members_in_flight_.end(), batch_members_.begin(),
                               batch_members_.end());
-    deps_.metrics.commands_total.add();
   }
   std::vector<Member> failed;
   if (!sent) failed.swap(batch_members_);
@@ -298,7 +314,10 @@ void RedisSessionStore::on_script_loaded(unsigned script, void* reply) {
     return;
   }
   script_sha_[script].assign(as_reply(reply)->str, as_reply(reply)->len);
-  if (++scripts_loaded_ == store_scripts::kScriptCount) set_ready(true);
+  if (++scripts_loaded_ == store_scripts::kScriptCount) {
+    commands_.answered();
+    set_ready(true);
+  }
 }
 
 void RedisSessionStore::answer(const Pending& pending, void* reply) {
@@ -357,7 +376,9 @@ void RedisSessionStore::on_event_cb(redisAsyncContext*, void* reply, void* self)
 void RedisSessionStore::on_event(void* reply) {
   const redisReply* r = as_reply(reply);
   if (stopping_ || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
-  if (std::string_view(r->element[0]->str, r->element[0]->len) != "message") return;
+  const std::string_view what(r->element[0]->str, r->element[0]->len);
+  if (what == "subscribe") events_.answered();
+  if (what != "message") return;
   const std::string_view text(r->element[2]->str, r->element[2]->len);
   const auto space = text.find(' ');
   if (space == std::string_view::npos) return;

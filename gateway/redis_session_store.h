@@ -14,7 +14,8 @@
 // Lua scripts (store_scripts.h) check the owner and write in one step.
 //
 // Faults: a command unanswered after --session-store-timeout drops the
-// connection (all its commands fail: their sessions fall back to
+// connection (a link with nothing to say sends PING once per timeout, so an
+// idle reactor notices a frozen Redis too) (all its commands fail: their sessions fall back to
 // node-local, their resumes answer session-unknown) and reconnects with
 // back-off. While the store is down, new sessions are node-local and
 // resumes that need the store answer session-unknown; nothing waits.
@@ -62,7 +63,7 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   void on_link_down(RedisLink& link, StoreError why) override;
 
  private:
-  enum class Kind : uint8_t { kLoadScript, kCreate, kAppend, kResume, kRemove, kNoAnswer };
+  enum class Kind : uint8_t { kLoadScript, kCreate, kAppend, kResume, kRemove, kNoAnswer, kPing };
   struct Pending {
     Kind kind;
     StoreWaiter* waiter;  // null: nobody waits (or it withdrew)
@@ -94,11 +95,14 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   void keep(std::string_view id, const StoreToken& token, std::chrono::milliseconds ttl,
             std::string_view state);
   void set_ready(bool ready) noexcept;
+  void note_sent(const Pending& pending);  // queued: await its answer
+  void ping();
 
   std::string channel_;  // this node's pub/sub channel
   RedisLink commands_;
   RedisLink events_;
   std::deque<Pending> pending_;
+  uint64_t last_sent_ns_ = 0;  // when the newest command went out
   std::array<std::string, 4> script_sha_;
   unsigned scripts_loaded_ = 0;
   bool ready_ = false;

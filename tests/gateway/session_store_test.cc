@@ -306,5 +306,61 @@ TEST_F(SessionStoreTest, AFrozenStoreTimesOutAndItsCommandsFail) {
       {&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
 }
 
+// A reactor with no session writing has nothing in flight to time out: its
+// PING (one per timeout while idle) is what shows it a frozen Redis.
+TEST_F(SessionStoreTest, AnIdleStoreNoticesAFrozenRedisByItsPing) {
+  Node node(redis, 1, std::chrono::seconds(30), std::chrono::milliseconds(300));
+  ASSERT_TRUE(drive({&node}, [&] { return node.store->available(); }));
+  // Idle and answered: its pings are answered too, so it stays up.
+  const auto idle_since = Clock::now();
+  drive({&node}, [&] {
+    node.store->on_tick(monotonic_ns());
+    return itest::ms_since(idle_since) >= 1000;
+  });
+  EXPECT_TRUE(node.store->available());
+  EXPECT_GE(node.metrics.session_store.commands_total.get(), 4u + 2u) << "4 script loads, pings";
+
+  redis.pause();
+  const auto frozen_at = Clock::now();
+  ASSERT_TRUE(drive({&node}, [&] {
+    node.store->on_tick(monotonic_ns());
+    return !node.store->available();
+  }));
+  EXPECT_GE(itest::ms_since(frozen_at), 300);
+  EXPECT_EQ(node.metrics.session_store.connected.get(), 0u);
+  EXPECT_EQ(node.metrics.session_store.errors_total[static_cast<int>(StoreError::kTimeout)].get(),
+            1u);
+  redis.resume();
+  ASSERT_TRUE(drive(
+      {&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
+}
+
+// A frozen redis-server's kernel still accepts connections, so a connect is
+// no proof of health: the back-off keeps growing until Redis answers (with
+// a reset on connect, it would reconnect every 100 ms + timeout).
+TEST_F(SessionStoreTest, WhileRedisIsFrozenTheReconnectsBackOff) {
+  Node node(redis, 1, std::chrono::seconds(30), std::chrono::milliseconds(300));
+  ASSERT_TRUE(drive({&node}, [&] { return node.store->available(); }));
+  redis.pause();
+  const auto frozen_at = Clock::now();
+  drive(
+      {&node},
+      [&] {
+        node.store->on_tick(monotonic_ns());
+        return itest::ms_since(frozen_at) >= 4500;
+      },
+      std::chrono::seconds(10));
+  const uint64_t timeouts =
+      node.metrics.session_store.errors_total[static_cast<int>(StoreError::kTimeout)].get();
+  // Backing off: 0.3 + (0.1 + 0.3) + (0.2 + 0.3) + (0.4 + 0.3) + (0.8 + 0.3) + (1.6 + ...)
+  // = 5 or 6 timeouts in 4.5 s; without it, one every 0.4 s (11).
+  EXPECT_GE(timeouts, 3u);
+  EXPECT_LE(timeouts, 7u);
+  EXPECT_FALSE(node.store->available());
+  redis.resume();
+  ASSERT_TRUE(drive(
+      {&node}, [&] { return node.store->available(); }, std::chrono::seconds(15)));
+}
+
 }  // namespace
 }  // namespace flux
