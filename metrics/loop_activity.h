@@ -25,7 +25,8 @@
 
 namespace flux {
 
-// Label values of flux_loop_activity_samples_total and flux_loop_stalls_total:
+// Label values of the watchdog's activity_samples_total and stalls_total rows
+// (metrics/metric_table.h):
 // an interface, never renumber or rename.
 enum class Activity : uint8_t {
   kPoll,      // blocked in epoll_wait (or between the poll and our first callback)

@@ -1,7 +1,7 @@
 #pragma once
 // The /stats "profile" block: the share of the loop's time each activity
 // took over a window, from the watchdog's samples of the activity word
-// (flux_loop_activity_samples_total, metrics/stall_watchdog.h):
+// (the watchdog row activity_samples_total, metrics/stall_watchdog.h):
 //
 //   "profile": {"1s":  {"samples": 97, "share": {"poll": 0.98, "read": 0.01, ...}},
 //               "10s": {...}}

@@ -8,9 +8,9 @@
 // it lasts, and notes what the word says then: the activity and, for
 // connection work, the connection's id (its peer is then asked of the
 // reactor, which answers once it turns again). A stall is counted once
-// when first seen (flux_loop_stalls_total{activity}), shown in /stalls as
+// when first seen (the watchdog row stalls_total, by activity), shown in /stalls as
 // "ongoing" while it lasts, and when it ends its duration is recorded
-// (flux_loop_stall_duration_seconds) and it is reported once to `on_stall`
+// (the row stall_duration) and it is reported once to `on_stall`
 // (the gateway logs it). The end is exact when the watchdog's next look
 // finds that the stalled iteration was the last one closed (the reactor
 // publishes which one it closed); otherwise it is the last instant the
@@ -18,7 +18,7 @@
 //
 // The profile. At --profile-hz (default 97 Hz: prime, so never in step with
 // the reactor's 100 ms tick) it counts what each word says into
-// flux_loop_activity_samples_total{activity}: a statistical profile of the
+// the row activity_samples_total, by activity: a statistical profile of the
 // loop, whose shares /stats "profile" computes over 1 s and 10 s.
 //
 // Cost to the reactor: none beyond the stores LoopClock makes (no clock
