@@ -277,14 +277,18 @@ void Connection::queue(std::string_view text, BlockRef tail_owner, std::string_v
                        uint64_t read_at_ns) {
   const uint64_t before = out_.pending_bytes();
   out_.push(text, std::move(tail_owner), tail, read_at_ns);
-  ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
-  note_queue_change(before);
+  note_pushed(before);
 }
 
 void Connection::queue_run(BlockRef owner, std::string_view frames, uint32_t count,
                            uint64_t read_at_ns) {
   const uint64_t before = out_.pending_bytes();
   out_.push_run(std::move(owner), frames, count, read_at_ns);
+  note_pushed(before);
+}
+
+// The out queue grew from `before` bytes: counted, and told to the budget.
+void Connection::note_pushed(uint64_t before) noexcept {
   ctx_.metrics.traffic.bytes_queued.add(out_.pending_bytes() - before);
   note_queue_change(before);
 }

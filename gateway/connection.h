@@ -168,6 +168,7 @@ class Connection final : public SessionHolder, public StoreWaiter {
   void queue_run(BlockRef owner, std::string_view frames, uint32_t count, uint64_t read_at_ns);
   void queue_error(ErrorCode code);
   void flush();
+  void note_pushed(uint64_t before) noexcept;
   void note_queue_change(uint64_t before) noexcept;
   bool over_pending_bound() const noexcept;
   bool should_pause_reading() const noexcept;

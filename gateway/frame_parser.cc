@@ -4,8 +4,7 @@ namespace flux {
 
 ParsedFrame parse_frame(std::span<const std::byte> unparsed, uint32_t max_frame) {
   if (unparsed.size() < kFrameHeaderSize) return {ParsedFrame::kNeedMore, 0, kFrameHeaderSize, {}};
-  const uint32_t length = (uint32_t(unparsed[0]) << 24) | (uint32_t(unparsed[1]) << 16) |
-                          (uint32_t(unparsed[2]) << 8) | uint32_t(unparsed[3]);
+  const uint32_t length = decode_frame_header(unparsed.data());
   const size_t frame_size = kFrameHeaderSize + size_t{length};
   if (length > max_frame) return {ParsedFrame::kTooLarge, length, frame_size, {}};
   if (unparsed.size() < frame_size) return {ParsedFrame::kNeedMore, length, frame_size, {}};

@@ -34,6 +34,13 @@ struct ParsedFrame {
 
 ParsedFrame parse_frame(std::span<const std::byte> unparsed, uint32_t max_frame);
 
+// The payload length a 4-byte header announces (inline: the replay buffer
+// reads it per frame it trims).
+inline uint32_t decode_frame_header(const std::byte* header) noexcept {
+  return (uint32_t(header[0]) << 24) | (uint32_t(header[1]) << 16) | (uint32_t(header[2]) << 8) |
+         uint32_t(header[3]);
+}
+
 // Writes the 4-byte header for a payload of the given length.
 void encode_frame_header(uint32_t payload_length, std::byte* out);
 

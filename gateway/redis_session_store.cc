@@ -245,15 +245,12 @@ void RedisSessionStore::detach(std::string_view id, const StoreToken& token) {
   keep(id, token, deps_.options.resume_window, "detached");
 }
 
-void RedisSessionStore::remove(std::string_view id, const StoreToken& token) {
-  keep(id, token, milliseconds{0}, "detached");
-}
-
-void RedisSessionStore::remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+void RedisSessionStore::remove(StoreWaiter* waiter, std::string_view id, const StoreToken& token,
                                uint64_t release_to) {
-  const std::string_view args[] = {token.view(), "0", "detached"};
-  if (!run(store_scripts::kKeepScript, id, args, Kind::kRemove, &waiter, release_to, 0))
-    waiter.on_store_failed();
+  const std::string_view args[] = {token.view(), "0", "detached"};  // the keep script, ttl 0
+  const Kind kind = waiter ? Kind::kRemove : Kind::kNoAnswer;
+  if (!run(store_scripts::kKeepScript, id, args, kind, waiter, release_to, 0) && waiter)
+    waiter->on_store_failed();
 }
 
 void RedisSessionStore::forget(StoreWaiter& waiter) noexcept {

@@ -53,8 +53,7 @@ class RedisSessionStore final : public SessionStore, public RedisLink::Owner {
   void forget(StoreWaiter& waiter) noexcept override;
   void renew_lease(std::string_view id, const StoreToken& token) override;
   void detach(std::string_view id, const StoreToken& token) override;
-  void remove(std::string_view id, const StoreToken& token) override;
-  void remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+  void remove(StoreWaiter* waiter, std::string_view id, const StoreToken& token,
               uint64_t release_to) override;
   void on_tick(uint64_t now_ns) override;
   bool was_released(std::string_view token) const override;

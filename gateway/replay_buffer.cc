@@ -8,9 +8,7 @@
 namespace flux {
 
 uint32_t ReplayBuffer::length_at(const Block* block, size_t offset) noexcept {
-  const std::byte* at = block->bytes.get() + offset;
-  return (uint32_t(at[0]) << 24) | (uint32_t(at[1]) << 16) | (uint32_t(at[2]) << 8) |
-         uint32_t(at[3]);
+  return decode_frame_header(block->bytes.get() + offset);
 }
 
 // The block the next `need` bytes go to: the tail if they fit, else a new

@@ -130,14 +130,14 @@ class SessionStore {
   virtual void forget(StoreWaiter& waiter) noexcept = 0;
 
   // Without an answer: renew an attached session's lease; start a detached
-  // one's resume window (0: delete it); FLUX_BYE deletes it.
+  // one's resume window (0: delete it).
   virtual void renew_lease(std::string_view id, const StoreToken& token) = 0;
   virtual void detach(std::string_view id, const StoreToken& token) = 0;
-  virtual void remove(std::string_view id, const StoreToken& token) = 0;
-  // FLUX_BYE deletes it and waits: on_store_persisted(release_to) once it is
-  // gone, on_store_lost() if `token` no longer owned it (a resume elsewhere
-  // took it first: the BYE's reply must not claim the session ended).
-  virtual void remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+  // Deletes it if `token` still owns it. FLUX_BYE waits (`waiter`):
+  // on_store_persisted(release_to) once it is gone, on_store_lost() if
+  // `token` no longer owned it (a resume elsewhere took it first: the BYE's
+  // reply must not claim the session ended). A null waiter hears nothing.
+  virtual void remove(StoreWaiter* waiter, std::string_view id, const StoreToken& token,
                       uint64_t release_to) = 0;
 
   // The 100 ms tick: answers overdue past --session-store-timeout fail.

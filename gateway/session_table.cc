@@ -125,9 +125,10 @@ void SessionTable::detach(Session& session) noexcept {
 
 void SessionTable::discard(Session& session, StoreWaiter* bye, uint64_t release_to) noexcept {
   if (session.doomed) return;
-  if (session.stored && bye) deps_.store->remove(*bye, view(session.id), session.token, release_to);
-  if (session.stored && !bye) deps_.store->remove(view(session.id), session.token);
-  if (session.stored) leases_.unlink(session);
+  if (session.stored) {
+    deps_.store->remove(bye, view(session.id), session.token, release_to);
+    leases_.unlink(session);
+  }
   session.stored = false;
   session.doomed = true;
   session.expiry.cancel();

@@ -120,18 +120,10 @@ class StubStore final : public SessionStore {
     });
   }
 
-  void remove(std::string_view id, const StoreToken& token) override {
-    ask(nullptr, [this, id = std::string(id), token = std::string(token.view())](StoreWaiter*) {
-      auto found = backend_.sessions.find(id);
-      if (found != backend_.sessions.end() && found->second.owner == token)
-        backend_.sessions.erase(found);
-    });
-  }
-
-  void remove(StoreWaiter& waiter, std::string_view id, const StoreToken& token,
+  void remove(StoreWaiter* waiter, std::string_view id, const StoreToken& token,
               uint64_t release_to) override {
-    ask(&waiter, [this, id = std::string(id), token = std::string(token.view()),
-                  release_to](StoreWaiter* w) {
+    ask(waiter, [this, id = std::string(id), token = std::string(token.view()),
+                 release_to](StoreWaiter* w) {
       auto found = backend_.sessions.find(id);
       const bool owner = found != backend_.sessions.end() && found->second.owner == token;
       if (owner) backend_.sessions.erase(found);

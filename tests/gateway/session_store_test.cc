@@ -162,7 +162,7 @@ TEST_F(SessionStoreTest, DetachStartsTheResumeWindowAndByeDeletes) {
 
   const StoreToken again = node.store->next_token();
   ASSERT_EQ(resume(node, 1, again).result, ResumeResult::kOk);
-  node.store->remove(kId, again);
+  node.store->remove(nullptr, kId, again, 0);
   ASSERT_TRUE(drive({&node}, [&] { return redis.command({"EXISTS", hash_key()}) == "0"; }));
   EXPECT_EQ(redis.command({"EXISTS", list_key()}), "0");
 }

@@ -465,8 +465,7 @@ struct SilentStore final : SessionStore {
   void forget(StoreWaiter&) noexcept override {}
   void renew_lease(std::string_view, const StoreToken&) override {}
   void detach(std::string_view, const StoreToken&) override { ++detached; }
-  void remove(std::string_view, const StoreToken&) override { ++removed; }
-  void remove(StoreWaiter&, std::string_view, const StoreToken&, uint64_t) override { ++removed; }
+  void remove(StoreWaiter*, std::string_view, const StoreToken&, uint64_t) override { ++removed; }
   void on_tick(uint64_t) override {}
   int detached = 0;
   int removed = 0;
