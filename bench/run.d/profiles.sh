@@ -1,9 +1,27 @@
 # bench/run's profiles (sourced by bench/run, never run alone): one
 # function per profile of bench/run's header, each recording its figures
 # in RESULTS and in the globals save_state writes to state.json.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # its globals are read by bench/run (save_state)
 
 # --- Profiles -------------------------------------------------------------------
+
+# alternate_rounds A A_PORT A_METRICS B B_PORT B_METRICS ARGS...: ROUNDS rounds
+# of fluxbench ARGS against the servers A and B (results A-ROUND.json and
+# B-ROUND.json), A first in odd rounds, B in even ones, so that neither
+# always follows the other.
+alternate_rounds() {
+  local a=$1 a_port=$2 a_metrics=$3 b=$4 b_port=$5 b_metrics=$6 round
+  shift 6
+  for round in $(seq "$ROUNDS"); do
+    if ((round % 2)); then
+      bench "$a-$round" --port "$a_port" "$@" --stats-url "http://127.0.0.1:$a_metrics/stats"
+      bench "$b-$round" --port "$b_port" "$@" --stats-url "http://127.0.0.1:$b_metrics/stats"
+    else
+      bench "$b-$round" --port "$b_port" "$@" --stats-url "http://127.0.0.1:$b_metrics/stats"
+      bench "$a-$round" --port "$a_port" "$@" --stats-url "http://127.0.0.1:$a_metrics/stats"
+    fi
+  done
+}
 
 # Load average (1 min) when each profile starts and ends.
 declare -A LOAD
@@ -147,7 +165,7 @@ scale_profile() {
 
 # Profile 5: metrics on (the suite's gateway) vs compiled out, alternating.
 metrics_profile() {
-  local warmup duration round
+  local warmup duration
   LOAD[metrics]=$(loadavg)
   warmup=$(dur 1000 500)
   duration=$(dur 5000 2000)
@@ -156,16 +174,7 @@ metrics_profile() {
   start_server mo-off-gateway "$GATEWAY_NOMETRICS" --port 0 --metrics-port 0
   local off=$SERVER_PID off_port=$SERVER_PORT off_metrics=$METRICS_PORT
   local args=(--conns 100 --window 16 --size 64 --warmup "$warmup" --duration "$duration")
-  for round in $(seq "$ROUNDS"); do
-    # Which build goes first alternates too, so that neither always follows the other.
-    if ((round % 2)); then
-      bench "mo-on-$round" --port "$on_port" "${args[@]}" --stats-url "http://127.0.0.1:$on_metrics/stats"
-      bench "mo-off-$round" --port "$off_port" "${args[@]}" --stats-url "http://127.0.0.1:$off_metrics/stats"
-    else
-      bench "mo-off-$round" --port "$off_port" "${args[@]}" --stats-url "http://127.0.0.1:$off_metrics/stats"
-      bench "mo-on-$round" --port "$on_port" "${args[@]}" --stats-url "http://127.0.0.1:$on_metrics/stats"
-    fi
-  done
+  alternate_rounds mo-on "$on_port" "$on_metrics" mo-off "$off_port" "$off_metrics" "${args[@]}"
   stop_server "$on"
   stop_server "$off"
   LOAD[metrics]+=" -> $(loadavg)"
@@ -215,7 +224,7 @@ scrape_profile() {
 # Profile 7b: replay on (default 256 frames) vs off, then replay memory at scale.
 declare -A RPM
 replay_profile() {
-  local warmup duration round
+  local warmup duration
   LOAD[replay]=$(loadavg)
   warmup=$(dur 1000 500)
   duration=$(dur 5000 2000)
@@ -224,15 +233,7 @@ replay_profile() {
   start_server rp-off-gateway "$GATEWAY" --port 0 --metrics-port 0 --replay-frames 0
   local off=$SERVER_PID off_port=$SERVER_PORT off_metrics=$METRICS_PORT
   local args=(--conns 100 --window 16 --size 64 --warmup "$warmup" --duration "$duration")
-  for round in $(seq "$ROUNDS"); do
-    if ((round % 2)); then
-      bench "rp-on-$round" --port "$on_port" "${args[@]}" --stats-url "http://127.0.0.1:$on_metrics/stats"
-      bench "rp-off-$round" --port "$off_port" "${args[@]}" --stats-url "http://127.0.0.1:$off_metrics/stats"
-    else
-      bench "rp-off-$round" --port "$off_port" "${args[@]}" --stats-url "http://127.0.0.1:$off_metrics/stats"
-      bench "rp-on-$round" --port "$on_port" "${args[@]}" --stats-url "http://127.0.0.1:$on_metrics/stats"
-    fi
-  done
+  alternate_rounds rp-on "$on_port" "$on_metrics" rp-off "$off_port" "$off_metrics" "${args[@]}"
   stop_server "$on"
   stop_server "$off"
 
