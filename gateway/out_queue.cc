@@ -119,12 +119,12 @@ void OutQueue::link(OutFrame* frame) noexcept {
   tail_ = frame;
   pending_bytes_ += frame->size();
   ++pushed_;
-  ++queued_frames_;
+  ++queued_entries_;
 }
 
 void OutQueue::drop_held() noexcept {
   if (hold_from_ == kNoHold) return;
-  uint64_t number = pushed_ - queued_frames_;
+  uint64_t number = pushed_ - queued_entries_;
   OutFrame* keep_last = nullptr;  // the last frame that may still go
   for (OutFrame* f = head_; f && number < hold_from_; f = f->next, ++number) keep_last = f;
   OutFrame* drop = keep_last ? keep_last->next : head_;
@@ -136,7 +136,7 @@ void OutQueue::drop_held() noexcept {
   while (drop) {
     OutFrame* next = drop->next;
     pending_bytes_ -= drop->size();
-    --queued_frames_;
+    --queued_entries_;
     nodes_.release(drop);
     drop = next;
   }
@@ -150,7 +150,7 @@ OutQueue::Flush OutQueue::flush(int fd, FlushTally& tally) {
     iovec iov[kMaxIov];
     int count = 0;
     size_t skip = head_sent_;
-    uint64_t number = pushed_ - queued_frames_;  // of head_
+    uint64_t number = pushed_ - queued_entries_;  // of head_
     for (OutFrame* f = head_; f && count + 2 <= kMaxIov && number < hold_from_;
          f = f->next, skip = 0, ++number) {
       size_t head_skip = skip < f->head_length ? skip : f->head_length;
@@ -196,7 +196,7 @@ void OutQueue::consume(size_t written, FlushTally& tally) noexcept {
     head_sent_ = 0;
     tally.frames += done->frames;
     nodes_.release(done);
-    --queued_frames_;
+    --queued_entries_;
   }
   // Zero-length frames still carry 4 header bytes, so no frame is left
   // complete-but-unpopped once `written` runs out.
@@ -211,7 +211,7 @@ void OutQueue::clear() noexcept {
   tail_ = nullptr;
   head_sent_ = 0;
   pending_bytes_ = 0;
-  queued_frames_ = 0;
+  queued_entries_ = 0;
   hold_from_ = kNoHold;
 }
 

@@ -154,8 +154,8 @@ class OutQueue {
   OutFrame* tail_ = nullptr;
   size_t head_sent_ = 0;  // bytes of head_ already written
   uint64_t pending_bytes_ = 0;
-  uint64_t pushed_ = 0;         // entries ever pushed: the next one's number
-  uint64_t queued_frames_ = 0;  // entries queued, so head_ is number pushed_ - queued_frames_
+  uint64_t pushed_ = 0;          // entries ever pushed: the next one's number
+  uint64_t queued_entries_ = 0;  // so head_ is number pushed_ - queued_entries_
   uint64_t hold_from_ = kNoHold;
 };
 

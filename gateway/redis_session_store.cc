@@ -320,14 +320,9 @@ void RedisSessionStore::on_script_loaded(unsigned script, void* reply) {
 void RedisSessionStore::answer(const Pending& pending, void* reply) {
   StoreWaiter& waiter = *pending.waiter;
   if (pending.kind == Kind::kResume) return answer_resume(waiter, reply);
-  if (pending.kind == Kind::kRemove) {  // the keep script: 1 deleted, 0 not the owner
-    if (!reply || as_reply(reply)->type != REDIS_REPLY_INTEGER) return waiter.on_store_failed();
-    if (as_reply(reply)->integer == 0) return waiter.on_store_lost();
-    return waiter.on_store_persisted(pending.release_to);
-  }
-  // kCreate
+  // kCreate (always 1) and kRemove (the keep script: 1 deleted, 0 not the owner).
   if (!reply || as_reply(reply)->type != REDIS_REPLY_INTEGER) return waiter.on_store_failed();
-  if (as_reply(reply)->integer < 0) return waiter.on_store_lost();
+  if (as_reply(reply)->integer <= 0) return waiter.on_store_lost();
   waiter.on_store_persisted(pending.release_to);
 }
 

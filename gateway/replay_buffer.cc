@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "gateway/frame_parser.h"
-
 namespace flux {
 
 uint32_t ReplayBuffer::length_at(const Block* block, size_t offset) noexcept {

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "gateway/buffer_pool.h"
+#include "gateway/frame_parser.h"
 
 namespace flux {
 
@@ -86,7 +87,7 @@ class ReplayBuffer {
   void for_each_after(uint64_t after, Visit visit) const;
 
  private:
-  static constexpr size_t kLengthSize = 4;
+  static constexpr size_t kLengthSize = kFrameHeaderSize;
   Block* block_for(size_t need);
   std::byte* claim(uint64_t first_seq, size_t need, uint64_t count);
   static uint32_t length_at(const Block* block, size_t offset) noexcept;
